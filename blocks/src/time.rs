@@ -1,0 +1,3 @@
+//! Clocks: std's monotonic [`Instant`] and [`Duration`].
+
+pub use std::time::{Duration, Instant};

@@ -1,0 +1,396 @@
+//! The inside of a check process.
+//!
+//! A check binary is one hidden-check file (`grader/checks/NN_name.rs`) linked against the code
+//! under test. Its `main` is [`main`], which speaks this protocol with the grader:
+//!
+//! 1. Before any code under test runs, read a fresh nonce from standard input (then closed).
+//! 2. Run the named check's trials, one per seed `seed, seed+1, …`, each on a fresh [`Trial`].
+//! 3. Report every trial's start and verdict, each line prefixed with the nonce, on file
+//!    descriptor 3, a pipe only the grader reads. Standard output and error are the learner's.
+//! 4. Stop at the first trial that does not pass, report `done`, and leave with `_exit`.
+//!
+//! A verdict therefore exists only if the check's own code ran to its end: an early
+//! `process::exit(0)`, an abort or a crash in the code under test leaves no `done`, and printed
+//! text never reaches descriptor 3.
+
+use std::any::Any;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::os::fd::FromRawFd;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{mpsc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+mod usage;
+pub use usage::{sleeping_threads, Usage};
+
+/// One hidden check: a name (as in the exercise's checks file) and the code of one trial.
+#[derive(Clone, Copy)]
+pub struct Check {
+    pub name: &'static str,
+    pub run: fn(&mut Trial),
+}
+
+/// Lists check functions by name: `harness::checks![mutual_exclusion, try_acquire]`.
+#[macro_export]
+macro_rules! checks {
+    ($($name:ident),* $(,)?) => {
+        &[$($crate::Check { name: stringify!($name), run: $name }),*]
+    };
+}
+
+/// One run of a check with one seed.
+pub struct Trial {
+    seed: u64,
+    rng: fastrand::Rng,
+}
+
+impl Trial {
+    fn new(seed: u64, perturb: u32) -> Trial {
+        blocks::__grader::configure(seed, perturb);
+        Trial {
+            seed,
+            rng: fastrand::Rng::with_seed(seed),
+        }
+    }
+
+    /// This trial's seed: `--seed` replays it.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Randomness derived from the seed, for the trial's parameters.
+    pub fn rng(&mut self) -> &mut fastrand::Rng {
+        &mut self.rng
+    }
+
+    /// Changes how hard the backend perturbs the schedule for the rest of this trial
+    /// (thousandths of synchronization points that yield; 0 turns it off).
+    pub fn perturb(&self, per_mille: u32) {
+        blocks::__grader::configure(self.seed, per_mille);
+    }
+}
+
+/// The panic payload of a failed assertion of a check (as opposed to a panic of the code under
+/// test, which carries whatever that code panicked with).
+pub struct CheckFailure(pub String);
+
+/// Fails the trial: the check saw the code under test misbehave.
+#[macro_export]
+macro_rules! fail {
+    ($($arg:tt)*) => {
+        ::std::panic::panic_any($crate::CheckFailure(format!($($arg)*)))
+    };
+}
+
+/// Fails the trial with the message unless the condition holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            $crate::fail!($($arg)*);
+        }
+    };
+}
+
+/// Fails the trial unless `left == right`, showing both.
+#[macro_export]
+macro_rules! ensure_eq {
+    ($left:expr, $right:expr, $($arg:tt)*) => {
+        match (&$left, &$right) {
+            (left, right) => {
+                if left != right {
+                    $crate::fail!("{}: got {:?}, expected {:?}", format!($($arg)*), left, right);
+                }
+            }
+        }
+    };
+}
+
+/// Runs `f` on a thread of its own and returns its result, or fails the trial if it has not
+/// returned within `limit` (a call that should return but blocks: a deadlock, a lost wake-up,
+/// an ignored timeout). A panic inside `f` propagates as if `f` ran here.
+pub fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        let _ = tx.send(result);
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Ok(value)) => value,
+        Ok(Err(payload)) => panic::resume_unwind(payload),
+        Err(_) => fail!("{what} did not return within {limit:?} (blocked: deadlock, lost wake-up or ignored timeout?)"),
+    }
+}
+
+/// Joins every handle, re-raising the first panic with its own payload (so a failed assertion in
+/// a worker thread is reported as such).
+pub fn join_all<T>(handles: impl IntoIterator<Item = std::thread::JoinHandle<T>>) -> Vec<T> {
+    let mut results = Vec::new();
+    let mut first_panic = None;
+    for handle in handles {
+        match handle.join() {
+            Ok(value) => results.push(value),
+            Err(payload) => {
+                first_panic.get_or_insert(payload);
+            }
+        }
+    }
+    if let Some(payload) = first_panic {
+        panic::resume_unwind(payload);
+    }
+    results
+}
+
+/// Waits (polling, at most `limit`) until `condition` holds; returns whether it did.
+pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits until at least `n` more threads of this process than `baseline` are asleep in the
+/// kernel (how a check knows that waiters have really blocked), at most `limit`. Returns whether
+/// they did: a spinning waiter never sleeps.
+pub fn wait_sleeping(baseline: usize, n: usize, limit: Duration) -> bool {
+    wait_until(limit, || sleeping_threads() >= baseline + n)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The process side: protocol, panic classification, verdict reporting.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Verdict {
+    Pass,
+    Fail,
+    Panic,
+    NotImplemented,
+}
+
+impl Verdict {
+    fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Panic => "panic",
+            Verdict::NotImplemented => "not_implemented",
+        }
+    }
+}
+
+/// The first panic of the current trial, in any thread: (verdict it implies, message).
+static FIRST_PANIC: Mutex<Option<(Verdict, String)>> = Mutex::new(None);
+
+fn classify(payload: &(dyn Any + Send)) -> (Verdict, String) {
+    if let Some(CheckFailure(message)) = payload.downcast_ref::<CheckFailure>() {
+        return (Verdict::Fail, message.clone());
+    }
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-text payload".to_string());
+    if message.starts_with("not yet implemented") || message.starts_with("not implemented") {
+        (Verdict::NotImplemented, message)
+    } else {
+        (Verdict::Panic, message)
+    }
+}
+
+fn install_panic_hook() {
+    panic::set_hook(Box::new(|info| {
+        let (verdict, mut message) = classify(info.payload());
+        if verdict == Verdict::Panic {
+            if let Some(location) = info.location() {
+                let _ = write!(message, " (at {}:{})", location.file(), location.line());
+            }
+        }
+        let mut first = FIRST_PANIC.lock().unwrap_or_else(|e| e.into_inner());
+        // A check's own failure outranks whatever panicked before it, unless that was a todo!().
+        let replace = match &*first {
+            None => true,
+            Some((Verdict::Panic, _)) => verdict == Verdict::Fail,
+            _ => false,
+        };
+        if replace {
+            *first = Some((verdict, message));
+        }
+    }));
+}
+
+/// Decides a trial's verdict from how it ended and from the first panic seen in any thread.
+fn verdict_of(result: Result<(), Box<dyn Any + Send>>) -> (Verdict, String) {
+    let first = FIRST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match result {
+        Ok(()) => (Verdict::Pass, String::new()),
+        Err(payload) => {
+            let (verdict, message) = classify(&*payload);
+            match (verdict, first) {
+                (Verdict::Fail | Verdict::NotImplemented, _) => (verdict, message),
+                (_, Some(first)) => first,
+                _ => (verdict, message),
+            }
+        }
+    }
+}
+
+struct Reporter {
+    nonce: String,
+    pipe: std::fs::File,
+}
+
+impl Reporter {
+    fn line(&mut self, fields: &[&str]) {
+        let mut line = self.nonce.clone();
+        for field in fields {
+            line.push('\t');
+            let clean: String = field
+                .chars()
+                .map(|c| {
+                    if c == '\t' || c == '\n' || c == '\r' {
+                        ' '
+                    } else {
+                        c
+                    }
+                })
+                .take(2000)
+                .collect();
+            line.push_str(&clean);
+        }
+        line.push('\n');
+        // One write per line, under PIPE_BUF: lines never interleave.
+        if self.pipe.write_all(line.as_bytes()).is_err() {
+            exit(3);
+        }
+    }
+}
+
+/// Leaves at once, without running exit handlers or flushing streams a stuck thread may hold.
+fn exit(code: i32) -> ! {
+    // SAFETY: `_exit` takes no pointers and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+static REPORTER: OnceLock<Mutex<Reporter>> = OnceLock::new();
+
+fn report(fields: &[&str]) {
+    if let Some(reporter) = REPORTER.get() {
+        reporter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .line(fields);
+    }
+}
+
+struct Args {
+    check: String,
+    seed: u64,
+    trials: u64,
+    perturb: u32,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    match args.next().as_deref() {
+        Some("list") => Ok(None),
+        Some("run") => {
+            let check = args.next().ok_or("run needs a check name")?;
+            let (mut seed, mut trials, mut perturb) = (0, 1, 0);
+            while let Some(flag) = args.next() {
+                let value = args.next().ok_or(format!("{flag} needs a value"))?;
+                let number: u64 = value.parse().map_err(|_| format!("bad {flag}: {value}"))?;
+                match flag.as_str() {
+                    "--seed" => seed = number,
+                    "--trials" => trials = number.max(1),
+                    "--perturb" => perturb = number.min(1000) as u32,
+                    _ => return Err(format!("unknown flag {flag}")),
+                }
+            }
+            Ok(Some(Args {
+                check,
+                seed,
+                trials,
+                perturb,
+            }))
+        }
+        _ => {
+            Err("usage: CHECK-BINARY list | run NAME [--seed N] [--trials N] [--perturb N]".into())
+        }
+    }
+}
+
+/// The entry point of every check binary.
+pub fn main(checks: &[Check]) -> ! {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            for check in checks {
+                println!("{}", check.name);
+            }
+            exit(0);
+        }
+        Err(message) => {
+            eprintln!("{message}");
+            exit(2);
+        }
+    };
+
+    // Step 1: the nonce, read before any code under test can run.
+    let mut nonce = String::new();
+    if std::io::stdin().read_to_string(&mut nonce).is_err() || nonce.trim().len() < 16 {
+        eprintln!("no nonce on standard input: check binaries are run by the grader");
+        exit(2);
+    }
+    // SAFETY: the grader opens descriptor 3 as the write end of the report pipe; we take sole
+    // ownership of it here, once, before anything else could.
+    let pipe = unsafe { std::fs::File::from_raw_fd(3) };
+    // SAFETY: plain fcntl on a descriptor we own: no code under test's child inherits it.
+    unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let _ = REPORTER.set(Mutex::new(Reporter {
+        nonce: nonce.trim().to_string(),
+        pipe,
+    }));
+
+    let Some(check) = checks.iter().find(|c| c.name == args.check) else {
+        report(&["error", &format!("no check named {}", args.check)]);
+        exit(2);
+    };
+    install_panic_hook();
+
+    for index in 0..args.trials {
+        let seed = args.seed.wrapping_add(index);
+        report(&["start", &index.to_string(), &seed.to_string()]);
+        *FIRST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let started = Instant::now();
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut trial = Trial::new(seed, args.perturb);
+            (check.run)(&mut trial);
+        }));
+        blocks::__grader::configure(seed, 0);
+        let micros = started.elapsed().as_micros().to_string();
+        let (verdict, message) = verdict_of(result);
+        report(&[
+            "trial",
+            &index.to_string(),
+            &seed.to_string(),
+            verdict.word(),
+            &micros,
+            &message,
+        ]);
+        if verdict != Verdict::Pass {
+            break;
+        }
+    }
+    report(&["done"]);
+    exit(0);
+}

@@ -1,0 +1,239 @@
+//! The terminal: a progress display while grading, then a table per exercise with each check's
+//! status, points and one-line reason, and for a failed check its hint and the command that
+//! replays it. Colour only on a terminal (and never with NO_COLOR).
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use console::{style, Style};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::outcome::{CheckOutcome, CheckStatus, ExerciseOutcome, ExerciseStatus};
+use crate::runner::{Event, GradeRun};
+use crate::source::Source;
+
+/// Shows progress on standard error while the runner works (hidden when not a terminal).
+pub struct Progress {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress {
+            bar: Mutex::new(None),
+        }
+    }
+
+    pub fn handle(&self, event: Event) {
+        let mut bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::Building { exercises } => {
+                let spinner = ProgressBar::new_spinner().with_message(format!(
+                    "building {exercises} exercise{} against the hidden checks",
+                    if exercises == 1 { "" } else { "s" }
+                ));
+                spinner.enable_steady_tick(Duration::from_millis(100));
+                *bar = Some(spinner);
+            }
+            Event::Compiled { target } => {
+                if let Some(bar) = bar.as_ref() {
+                    bar.set_message(format!("building: compiled {target}"));
+                }
+            }
+            Event::Built { elapsed } => {
+                if let Some(bar) = bar.take() {
+                    bar.finish_and_clear();
+                }
+                eprintln!("{} in {:.1}s", style("built").dim(), elapsed.as_secs_f64());
+            }
+            Event::Running { checks } => {
+                let running = ProgressBar::new(checks as u64).with_style(
+                    ProgressStyle::with_template(
+                        "{spinner} running checks [{bar:30}] {pos}/{len} {elapsed} {wide_msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                running.enable_steady_tick(Duration::from_millis(100));
+                *bar = Some(running);
+            }
+            Event::CheckStarted { exercise, check } => {
+                if let Some(bar) = bar.as_ref() {
+                    bar.set_message(format!("{exercise}::{check}"));
+                }
+            }
+            Event::CheckFinished { .. } => {
+                if let Some(bar) = bar.as_ref() {
+                    bar.inc(1);
+                }
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn status_style(status: CheckStatus) -> (Style, &'static str) {
+    match status {
+        CheckStatus::Pass => (Style::new().green(), "✔"),
+        CheckStatus::Skipped => (Style::new().dim(), "·"),
+        CheckStatus::NotImplemented => (Style::new().yellow(), "…"),
+        CheckStatus::Timeout => (Style::new().magenta(), "⧗"),
+        _ => (Style::new().red(), "✘"),
+    }
+}
+
+/// The command that re-runs one check with one seed.
+pub fn replay_command(source: &Source, exercise: &str, check: &CheckOutcome) -> String {
+    let mut command = format!("cargo xtask grade {exercise} --check {}", check.name);
+    if check.category.is_runtime() {
+        let _ = write!(command, " --seed {}", check.seed);
+    }
+    match source {
+        Source::Exercises => {}
+        Source::Solutions => command.push_str(" --solutions"),
+        Source::Submission(dir) => {
+            let _ = write!(command, " --submission {}", dir.display());
+        }
+    }
+    command
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+/// Renders the whole report of a grade.
+pub fn render(run: &GradeRun) -> String {
+    let mut out = String::new();
+    for exercise in &run.exercises {
+        render_exercise(&mut out, run, exercise);
+    }
+    let score: f64 = run.exercises.iter().map(|e| e.score).sum();
+    let max: f64 = run.exercises.iter().map(|e| e.max_score).sum();
+    let total = format!("Total {score} / {max}");
+    let _ = writeln!(
+        out,
+        "{}",
+        if score >= max {
+            style(total).green().bold()
+        } else {
+            style(total).bold()
+        }
+    );
+    out
+}
+
+fn render_exercise(out: &mut String, run: &GradeRun, exercise: &ExerciseOutcome) {
+    let score = format!("{} / {}", exercise.score, exercise.max_score);
+    let score = if exercise.full_marks() {
+        style(score).green().bold()
+    } else {
+        style(score).bold()
+    };
+    let _ = writeln!(
+        out,
+        "{} {}  {}",
+        style(&exercise.id).bold().cyan(),
+        style(&exercise.title).dim(),
+        score
+    );
+    match exercise.status {
+        ExerciseStatus::Graded => {}
+        ExerciseStatus::NotFound => {
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                style("not found:").red().bold(),
+                exercise.message
+            );
+            out.push('\n');
+            return;
+        }
+        ExerciseStatus::CompileError => {
+            let _ = writeln!(out, "  {}", style("does not compile:").red().bold());
+            out.push_str(&indent(exercise.message.trim_end(), "    "));
+        }
+        ExerciseStatus::RulesViolation => {
+            let _ = writeln!(out, "  {}", style("rules violation:").red().bold());
+            out.push_str(&indent(exercise.message.trim_end(), "    "));
+        }
+    }
+
+    let width = exercise
+        .checks
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0);
+    let all_todo = exercise
+        .checks
+        .iter()
+        .filter(|c| c.category.is_runtime())
+        .all(|c| c.status == CheckStatus::NotImplemented);
+    for check in &exercise.checks {
+        let (colour, mark) = status_style(check.status);
+        let trials = if check.trials > 1 {
+            format!(" ({} trials)", check.trials)
+        } else {
+            String::new()
+        };
+        let reason = if check.status == CheckStatus::Pass {
+            format!("{}{trials}", check.message)
+        } else {
+            check.message.lines().next().unwrap_or("").to_string()
+        };
+        let _ = writeln!(
+            out,
+            "  {} {:<15} {:<width$}  {:<13} {:>5}  {}",
+            colour.apply_to(mark),
+            colour.apply_to(check.status.as_str()),
+            check.name,
+            style(check.category.as_str()).dim(),
+            format!("{}/{}", check.score, check.max_score),
+            reason,
+        );
+        let failed = !matches!(
+            check.status,
+            CheckStatus::Pass | CheckStatus::Skipped | CheckStatus::NotImplemented
+        );
+        if failed && !all_todo {
+            let pad = " ".repeat(20);
+            if !check.hint.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{pad}{} {}",
+                    style("hint:").yellow(),
+                    check.hint.trim()
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{pad}{} {}",
+                style("replay:").dim(),
+                replay_command(&run.source, &exercise.id, check)
+            );
+        }
+    }
+    if all_todo && exercise.status == ExerciseStatus::Graded {
+        let _ = writeln!(
+            out,
+            "  {} every check reached a todo!(): start with the TODOs in the exercise file, \
+             `cargo test -p <crate>` runs its visible tests, and `cargo xtask hint {}` helps.",
+            style("note:").yellow(),
+            exercise.id
+        );
+    }
+    out.push('\n');
+}

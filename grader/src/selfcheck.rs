@@ -1,0 +1,1 @@
+//! `cargo xtask check`: the authoring self-check. placeholder

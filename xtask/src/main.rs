@@ -1,0 +1,107 @@
+//! `cargo xtask …`: a thin command line over the `grader` library. It parses flags, finds the
+//! workspace, and calls one function per command; no grading logic lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod commands;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "The locksmith course and grader",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build and run the hidden checks of exercises, print a report, update the scorecard.
+    Grade(GradeArgs),
+    /// Every exercise with its title, points and status from the last scorecard.
+    List {
+        /// The scorecard to read.
+        #[arg(long)]
+        scorecard: Option<PathBuf>,
+    },
+    /// The hint of an exercise (and, after a failed grade, those of its failed checks).
+    Hint {
+        /// An exercise id: `03_rlock`, `03` or `rlock`.
+        exercise: String,
+        #[arg(long)]
+        scorecard: Option<PathBuf>,
+    },
+    /// Authoring self-check: solutions get full marks, stubs get zero, nothing hangs.
+    Check {
+        /// Check processes at once (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct GradeArgs {
+    /// Exercise ids (`03_rlock`, `03` or `rlock`).
+    #[arg(required_unless_present = "all")]
+    exercises: Vec<String>,
+    /// Grade every exercise.
+    #[arg(long, conflicts_with = "exercises")]
+    all: bool,
+    /// Grade a student's copy (a workspace, its exercises/ folder, or exercise folders).
+    #[arg(long, value_name = "DIR", conflicts_with = "solutions")]
+    submission: Option<PathBuf>,
+    /// Grade the reference solutions (they must score full marks).
+    #[arg(long)]
+    solutions: bool,
+    /// Run only this check.
+    #[arg(long, value_name = "NAME")]
+    check: Option<String>,
+    /// Replay: run each selected check's trial with this seed.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// How many trials each stress check runs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    trials: Option<u64>,
+    /// Where to write the result (default: scorecard.toml, scorecard.json or results.json at
+    /// the workspace root).
+    #[arg(long, value_name = "PATH")]
+    scorecard: Option<PathBuf>,
+    /// The format of the written result.
+    #[arg(long, value_enum, default_value_t = FormatArg::Toml)]
+    format: FormatArg,
+    /// Check processes at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Toml,
+    Json,
+    Gradescope,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Grade(args) => commands::grade::run(args),
+        Command::List { scorecard } => commands::list::run(scorecard),
+        Command::Hint {
+            exercise,
+            scorecard,
+        } => commands::hint::run(&exercise, scorecard),
+        Command::Check { jobs } => commands::check::run(jobs),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("{} {error:#}", console::style("error:").red().bold());
+            ExitCode::from(2)
+        }
+    }
+}
