@@ -153,6 +153,9 @@ pub fn grade(
                     }
                 }
             }
+            if let Some(exe) = build.executables.get(&staged.check_target) {
+                verify_check_names(exercise, exe, catalog)?;
+            }
             outcome.build_seconds = build.elapsed.as_secs_f64();
             pending.push(outcome);
         }
@@ -182,6 +185,43 @@ pub fn grade(
         exercises: outcomes,
         base_seed,
     })
+}
+
+/// The check binary's functions and the checks file's runtime checks must be the same set: a
+/// check declared but never run would silently score zero, and one run but not declared would
+/// never count.
+fn verify_check_names(exercise: &Exercise, exe: &Path, catalog: &Catalog) -> Result<()> {
+    let output = std::process::Command::new(exe)
+        .arg("list")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("listing the checks of {}", exe.display()))?;
+    let mut compiled: Vec<&str> = std::str::from_utf8(&output.stdout)
+        .unwrap_or("")
+        .lines()
+        .collect();
+    let mut declared: Vec<&str> = exercise
+        .checks
+        .iter()
+        .filter(|c| c.category.is_runtime())
+        .map(|c| c.name.as_str())
+        .collect();
+    compiled.sort_unstable();
+    declared.sort_unstable();
+    if compiled != declared {
+        bail!(
+            "the hidden checks of {} are out of sync: {} declares [{}] but {} runs [{}]",
+            exercise.id,
+            display_path(
+                &catalog.root,
+                &Catalog::checks_toml(&catalog.root, &exercise.id)
+            ),
+            declared.join(", "),
+            display_path(&catalog.root, &catalog.checks_source(&exercise.id)),
+            compiled.join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn selected_check(options: &GradeOptions, spec: &CheckSpec) -> bool {

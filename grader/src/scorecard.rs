@@ -200,6 +200,14 @@ impl Scorecard {
         }
     }
 
+    /// Reads the TOML scorecard at `path` for display, leaving an unreadable one where it is.
+    pub fn load_readonly(path: &Path) -> Previous {
+        match std::fs::read_to_string(path).map(|text| toml::from_str::<Scorecard>(&text)) {
+            Ok(Ok(card)) => Previous::Card(card),
+            _ => Previous::None,
+        }
+    }
+
     pub fn render(&self, format: Format) -> Result<String> {
         Ok(match format {
             Format::Toml => toml::to_string(self)?,

@@ -42,12 +42,7 @@ pub fn run(args: GradeArgs) -> Result<ExitCode> {
         jobs: default_jobs(args.jobs),
     };
 
-    let progress = grader::report::Progress::new();
-    let run = grader::grade(&catalog, &options, &|event| progress.handle(event));
-    progress.finish();
-    let run = run?;
-    print!("{}", grader::report::render(&run));
-
+    // Read before any code under test runs, so nothing it does to the file can lose results.
     let path = scorecard_path(args.scorecard, format.default_file());
     let previous = match Scorecard::load(&path, format) {
         Previous::Card(card) => Some(card),
@@ -60,6 +55,13 @@ pub fn run(args: GradeArgs) -> Result<ExitCode> {
             None
         }
     };
+
+    let progress = grader::report::Progress::new();
+    let run = grader::grade(&catalog, &options, &|event| progress.handle(event));
+    progress.finish();
+    let run = run?;
+    print!("{}", grader::report::render(&run));
+
     let card = Scorecard::update(previous, &run, &catalog);
     card.write(&path, format)?;
     println!(

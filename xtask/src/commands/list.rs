@@ -1,21 +1,66 @@
-//! `cargo xtask list`.
+//! `cargo xtask list`: the course at a glance, with the last scorecard's results.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use console::style;
 use grader::scorecard::{Format, Previous, Scorecard};
-use grader::Catalog;
+use grader::{Catalog, Source};
 
-pub fn run(_scorecard: Option<PathBuf>) -> Result<ExitCode> {
-    let catalog = Catalog::load(&grader::workspace_root())?;
-    let _ = (Format::Toml, Previous::None, Scorecard::load);
+use super::scorecard_path;
+
+pub fn run(scorecard: Option<PathBuf>) -> Result<ExitCode> {
+    let root = grader::workspace_root();
+    let catalog = Catalog::load(&root)?;
+    let path = scorecard_path(scorecard, Format::Toml.default_file());
+    let card = match Scorecard::load_readonly(&path) {
+        Previous::Card(card) => Some(card),
+        _ => None,
+    };
+    let width = catalog
+        .exercises
+        .iter()
+        .map(|e| e.title.len())
+        .max()
+        .unwrap_or(0);
     for exercise in &catalog.exercises {
+        let result = card
+            .as_ref()
+            .and_then(|c| c.exercises.iter().find(|e| e.id == exercise.id));
+        let status = match result {
+            None => style("not graded yet".to_string()).dim(),
+            Some(graded) => {
+                let current = Source::Exercises
+                    .locate(&root, &exercise.id)
+                    .and_then(|p| std::fs::read(p).ok())
+                    .map(|code| grader::sha256_hex(&code));
+                let mut text = format!("{} / {}", graded.score, graded.max_score);
+                if graded.status.as_str() != "graded" {
+                    text.push_str(&format!(" ({})", graded.status.as_str()));
+                }
+                if current.as_deref() != Some(graded.source_sha256.as_str()) {
+                    text.push_str(", edited since");
+                }
+                if graded.score >= graded.max_score {
+                    style(text).green()
+                } else {
+                    style(text).yellow()
+                }
+            }
+        };
         println!(
-            "{}  {}  {}",
-            exercise.id,
+            "{}  {:<width$}  {:>3} pts  {}",
+            style(&exercise.id).cyan().bold(),
             exercise.title,
-            exercise.max_points()
+            exercise.max_points(),
+            status
+        );
+    }
+    if let Some(card) = &card {
+        println!(
+            "\nlast graded {} ({}): {} / {}",
+            card.graded_at, card.submission, card.score, card.max_score
         );
     }
     Ok(ExitCode::SUCCESS)
