@@ -82,7 +82,9 @@ pub fn write(catalog: &Catalog, key: &str, sources: &[(&Exercise, PathBuf)]) -> 
         write_if_changed(&lib_path, &String::from_utf8_lossy(&code))?;
         members.push(krate.clone());
 
-        let check_crate = format!("check-{krate}");
+        // Named per stage: cargo copies binaries to one folder shared by every stage, so a
+        // shared name would let one submission's build replace another's check binary.
+        let check_crate = format!("check-{krate}-{key}");
         write_if_changed(
             &dir.join(&check_crate).join("Cargo.toml"),
             &format!(

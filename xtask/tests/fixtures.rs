@@ -131,7 +131,17 @@ fn hostile_code_is_contained_and_never_passes() {
     ];
     let before: Vec<_> = protected.iter().map(|p| fingerprint(p)).collect();
     let mut problems = Vec::new();
+    // SAFETY: geteuid has no preconditions.
+    let root_user = unsafe { libc::geteuid() } == 0;
     for fixture in &all {
+        // Checks run as `nobody` only when the grader is root; elsewhere a kernel without
+        // Landlock would leave this developer's own files to the fixture.
+        if fixture.name == "writes_files" && !root_user {
+            eprintln!(
+                "skipping hostile/writes_files: not root, so its containment is not guaranteed"
+            );
+            continue;
+        }
         let dir = scratch();
         submission(&[fixture], &dir.path().join("sub"));
         let sub = dir.path().join("sub");

@@ -329,6 +329,26 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     }
 }
 
+/// Takes away, for good and before any code under test runs, this process's right to create,
+/// write, truncate, rename or remove any file (Landlock, Linux 5.13 and later; without it the
+/// grader's other limits remain: no file size, and `nobody` when it runs as root). Reading and
+/// executing stay allowed. Only the main thread runs yet, so every later thread inherits it.
+#[cfg(target_os = "linux")]
+fn forbid_file_writes() {
+    use landlock::{
+        path_beneath_rules, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, ABI,
+    };
+    let abi = ABI::V3;
+    let _ = Ruleset::default()
+        .handle_access(AccessFs::from_all(abi))
+        .and_then(|r| r.create())
+        .and_then(|r| r.add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi))))
+        .and_then(|r| r.restrict_self());
+}
+
+#[cfg(not(target_os = "linux"))]
+fn forbid_file_writes() {}
+
 /// The entry point of every check binary.
 pub fn main(checks: &[Check]) -> ! {
     let args = match parse_args(std::env::args().skip(1)) {
@@ -360,6 +380,8 @@ pub fn main(checks: &[Check]) -> ! {
         nonce: nonce.trim().to_string(),
         pipe,
     }));
+
+    forbid_file_writes();
 
     let Some(check) = checks.iter().find(|c| c.name == args.check) else {
         report(&["error", &format!("no check named {}", args.check)]);
