@@ -74,7 +74,8 @@ struct Span {
 pub fn build(stage: &Stage, progress: &dyn Fn(&str)) -> Result<BuildReport> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();
-    let mut child = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .args([
             "build",
             "--profile",
@@ -93,9 +94,8 @@ pub fn build(stage: &Stage, progress: &dyn Fn(&str)) -> Result<BuildReport> {
         .env("CARGO_TERM_COLOR", "never")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting cargo")?;
+        .stderr(Stdio::piped());
+    let mut child = crate::sandbox::spawn_tracked(&mut command).context("starting cargo")?;
 
     let stderr = child.stderr.take().expect("piped");
     let stderr_reader = std::thread::spawn(move || {
@@ -148,9 +148,12 @@ pub fn build(stage: &Stage, progress: &dyn Fn(&str)) -> Result<BuildReport> {
         }
     }
     let status = child.wait().context("waiting for cargo")?;
+    crate::sandbox::untrack(child.id());
     let stderr = stderr_reader.join().unwrap_or_default();
     report.elapsed = started.elapsed();
-    if !status.success() && report.errors.is_empty() && report.built.is_empty() {
+    // Failing without a single compiler error is cargo's failure (a manifest, the network, a
+    // missing toolchain), never a learner's.
+    if !status.success() && report.errors.is_empty() {
         report.cargo_failure = Some(stderr);
     }
     Ok(report)

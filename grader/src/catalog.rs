@@ -190,7 +190,7 @@ fn validate(exercise: &Exercise) -> Result<()> {
             check.name
         );
         ensure!(
-            (check.category == Category::Api) == !check.cases.is_empty(),
+            (check.category == Category::Api) != check.cases.is_empty(),
             "check {}: api checks, and only they, have cases",
             check.name
         );

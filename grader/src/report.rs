@@ -84,13 +84,16 @@ impl Progress {
     }
 }
 
-fn status_style(status: CheckStatus) -> (Style, &'static str) {
+/// Colour, mark and a short word for the terminal (the scorecard keeps the full names).
+fn status_style(status: CheckStatus) -> (Style, &'static str, &'static str) {
     match status {
-        CheckStatus::Pass => (Style::new().green(), "✔"),
-        CheckStatus::Skipped => (Style::new().dim(), "·"),
-        CheckStatus::NotImplemented => (Style::new().yellow(), "…"),
-        CheckStatus::Timeout => (Style::new().magenta(), "⧗"),
-        _ => (Style::new().red(), "✘"),
+        CheckStatus::Pass => (Style::new().green(), "✔", "pass"),
+        CheckStatus::Skipped => (Style::new().dim(), "·", "skipped"),
+        CheckStatus::NotImplemented => (Style::new().yellow(), "…", "todo"),
+        CheckStatus::Timeout => (Style::new().magenta(), "⧗", "timeout"),
+        CheckStatus::Fail => (Style::new().red(), "✘", "fail"),
+        CheckStatus::Panic => (Style::new().red(), "✘", "panic"),
+        CheckStatus::Crash => (Style::new().red(), "✘", "crash"),
     }
 }
 
@@ -183,7 +186,7 @@ fn render_exercise(out: &mut String, run: &GradeRun, exercise: &ExerciseOutcome)
         .filter(|c| c.category.is_runtime())
         .all(|c| c.status == CheckStatus::NotImplemented);
     for check in &exercise.checks {
-        let (colour, mark) = status_style(check.status);
+        let (colour, mark, word) = status_style(check.status);
         let trials = if check.trials > 1 {
             format!(" ({} trials)", check.trials)
         } else {
@@ -196,9 +199,9 @@ fn render_exercise(out: &mut String, run: &GradeRun, exercise: &ExerciseOutcome)
         };
         let _ = writeln!(
             out,
-            "  {} {:<15} {:<width$}  {:<13} {:>5}  {}",
+            "  {} {:<7} {:<width$}  {:<13} {:>5}  {}",
             colour.apply_to(mark),
-            colour.apply_to(check.status.as_str()),
+            colour.apply_to(word),
             check.name,
             style(check.category.as_str()).dim(),
             format!("{}/{}", check.score, check.max_score),
@@ -209,7 +212,7 @@ fn render_exercise(out: &mut String, run: &GradeRun, exercise: &ExerciseOutcome)
             CheckStatus::Pass | CheckStatus::Skipped | CheckStatus::NotImplemented
         );
         if failed && !all_todo {
-            let pad = " ".repeat(20);
+            let pad = " ".repeat(12);
             if !check.hint.is_empty() {
                 let _ = writeln!(
                     out,

@@ -22,8 +22,8 @@ pub struct GradeOptions {
     pub source: Source,
     /// Exercise ids, in catalog order.
     pub exercises: Vec<String>,
-    /// Run only this check.
-    pub check: Option<String>,
+    /// Run only these checks (all when empty).
+    pub checks: Vec<String>,
     /// Replay: the first trial's seed (with one trial unless `trials` says otherwise).
     pub seed: Option<u64>,
     /// Trials of every stress check, instead of the checks file's number.
@@ -82,7 +82,7 @@ pub fn grade(
         .iter()
         .map(|id| catalog.find(id))
         .collect::<Result<_>>()?;
-    if let Some(check) = &options.check {
+    for check in &options.checks {
         if !selected.iter().any(|e| e.check(check).is_some()) {
             bail!(
                 "no check named `{check}` in {}",
@@ -225,7 +225,7 @@ fn verify_check_names(exercise: &Exercise, exe: &Path, catalog: &Catalog) -> Res
 }
 
 fn selected_check(options: &GradeOptions, spec: &CheckSpec) -> bool {
-    options.check.as_ref().is_none_or(|name| name == &spec.name)
+    options.checks.is_empty() || options.checks.contains(&spec.name)
 }
 
 fn random_seed() -> u64 {
@@ -513,32 +513,28 @@ fn run_jobs(
         (0..jobs.len()).partition(|&i| !jobs[i].spec.exclusive);
     for (indices, width) in [(shared, parallel), (exclusive, 1)] {
         let next = AtomicUsize::new(0);
+        let worker = || {
+            while let Some(&i) = indices.get(next.fetch_add(1, Relaxed)) {
+                let job = &jobs[i];
+                let (exercise, check) = (job.exercise.as_str(), job.spec.name.as_str());
+                events(Event::CheckStarted { exercise, check });
+                let started = Instant::now();
+                let outcome = run_job(job, workdir);
+                events(Event::CheckFinished {
+                    exercise,
+                    outcome: &outcome,
+                });
+                let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
+                results.insert(i, (outcome, started.elapsed()));
+            }
+        };
         std::thread::scope(|scope| {
             for _ in 0..width.min(indices.len()) {
-                scope.spawn(|| loop {
-                    let Some(&i) = indices.get(next.fetch_add(1, Relaxed)) else {
-                        break;
-                    };
-                    let job = &jobs[i];
-                    events(Event::CheckStarted {
-                        exercise: &job.exercise,
-                        check: &job.spec.name,
-                    });
-                    let started = Instant::now();
-                    let outcome = run_job(job, workdir);
-                    events(Event::CheckFinished {
-                        exercise: &job.exercise,
-                        outcome: &outcome,
-                    });
-                    results
-                        .lock()
-                        .unwrap()
-                        .insert(i, (outcome, started.elapsed()));
-                });
+                scope.spawn(worker);
             }
         });
     }
-    let mut results = results.into_inner().unwrap();
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     (0..jobs.len())
         .map(|i| results.remove(&i).expect("every job ran"))
         .collect()

@@ -24,7 +24,7 @@ pub fn run(catalog: &Catalog, jobs: usize, events: &(dyn Fn(Event) + Sync)) -> R
     let options = |source| GradeOptions {
         source,
         exercises: catalog.exercises.iter().map(|e| e.id.clone()).collect(),
-        check: None,
+        checks: Vec::new(),
         seed: None,
         trials: None,
         jobs,

@@ -58,9 +58,9 @@ pub struct GradeArgs {
     /// Grade the reference solutions (they must score full marks).
     #[arg(long)]
     solutions: bool,
-    /// Run only this check.
-    #[arg(long, value_name = "NAME")]
-    check: Option<String>,
+    /// Run only this check (repeat the flag for several).
+    #[arg(long = "check", value_name = "NAME")]
+    checks: Vec<String>,
     /// Replay: run each selected check's trial with this seed.
     #[arg(long, value_name = "N")]
     seed: Option<u64>,

@@ -16,28 +16,124 @@ pub(crate) enum Verdict {
 /// The `std` modules every exercise may use: data structures and language support, nothing that
 /// synchronizes, blocks, talks to the OS or leaves the process.
 const STD_ALLOWED: &[&str] = &[
-    "any", "array", "ascii", "borrow", "boxed", "cell", "char", "clone", "cmp", "collections",
-    "convert", "default", "error", "f32", "f64", "fmt", "hash", "hint", "i8", "i16", "i32", "i64",
-    "i128", "isize", "iter", "marker", "mem", "num", "ops", "option", "panic", "pin", "prelude",
-    "primitive", "ptr", "rc", "result", "slice", "str", "string", "u8", "u16", "u32", "u64", "u128",
-    "usize", "vec",
+    "any",
+    "array",
+    "ascii",
+    "borrow",
+    "boxed",
+    "cell",
+    "char",
+    "clone",
+    "cmp",
+    "collections",
+    "convert",
+    "default",
+    "error",
+    "f32",
+    "f64",
+    "fmt",
+    "hash",
+    "hint",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "iter",
+    "marker",
+    "mem",
+    "num",
+    "ops",
+    "option",
+    "panic",
+    "pin",
+    "prelude",
+    "primitive",
+    "ptr",
+    "rc",
+    "result",
+    "slice",
+    "str",
+    "string",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "vec",
 ];
 
 /// The other `std` modules, so that `use std::*;` is known to bring them into scope.
 const STD_OTHER: &[&str] = &[
-    "alloc", "arch", "assert_matches", "async_iter", "autodiff", "backtrace", "bstr", "env", "f16",
-    "f128", "ffi", "fs", "future", "intrinsics", "io", "net", "os", "pat", "path", "process",
-    "random", "range", "simd", "sync", "task", "thread", "time", "unsafe_binder",
+    "alloc",
+    "arch",
+    "assert_matches",
+    "async_iter",
+    "autodiff",
+    "backtrace",
+    "bstr",
+    "env",
+    "f16",
+    "f128",
+    "ffi",
+    "fs",
+    "future",
+    "intrinsics",
+    "io",
+    "net",
+    "os",
+    "pat",
+    "path",
+    "process",
+    "random",
+    "range",
+    "simd",
+    "sync",
+    "task",
+    "thread",
+    "time",
+    "unsafe_binder",
 ];
 
 /// Everyday macros (std's, usable by their bare name). `thread_local!` is here because per-thread
 /// data synchronizes nothing and is the natural tool for a per-thread held set or current name.
 const MACROS_ALLOWED: &[&str] = &[
-    "addr_of", "addr_of_mut", "assert", "assert_eq", "assert_ne", "cfg", "column",
-    "compile_error", "concat", "dbg", "debug_assert", "debug_assert_eq", "debug_assert_ne",
-    "eprint", "eprintln", "file", "format", "format_args", "line", "matches", "module_path",
-    "offset_of", "panic", "pin", "print", "println", "stringify", "thread_local", "todo",
-    "unimplemented", "unreachable", "vec", "write", "writeln",
+    "addr_of",
+    "addr_of_mut",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "cfg",
+    "column",
+    "compile_error",
+    "concat",
+    "dbg",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "eprint",
+    "eprintln",
+    "file",
+    "format",
+    "format_args",
+    "line",
+    "matches",
+    "module_path",
+    "offset_of",
+    "panic",
+    "pin",
+    "print",
+    "println",
+    "stringify",
+    "thread_local",
+    "todo",
+    "unimplemented",
+    "unreachable",
+    "vec",
+    "write",
+    "writeln",
 ];
 
 /// Built-in macros that escape the one-file, no-OS sandbox of an exercise.
@@ -92,14 +188,66 @@ pub(crate) fn is_tool(name: &str) -> bool {
 pub(crate) fn is_prelude(name: &str) -> bool {
     matches!(
         name,
-        "bool" | "char" | "str" | "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16"
-            | "i32" | "i64" | "i128" | "isize" | "f16" | "f32" | "f64" | "f128"
-            | "Box" | "Vec" | "String" | "Option" | "Some" | "None" | "Result" | "Ok" | "Err"
-            | "ToString" | "ToOwned" | "Clone" | "Copy" | "Send" | "Sync" | "Sized" | "Unpin"
-            | "Drop" | "Fn" | "FnMut" | "FnOnce" | "drop" | "Default" | "Iterator"
-            | "IntoIterator" | "Extend" | "DoubleEndedIterator" | "ExactSizeIterator" | "AsRef"
-            | "AsMut" | "Into" | "From" | "PartialEq" | "Eq" | "PartialOrd" | "Ord" | "TryFrom"
-            | "TryInto" | "FromIterator" | "Debug" | "Hash"
+        "bool"
+            | "char"
+            | "str"
+            | "u8"
+            | "u16"
+            | "u32"
+            | "u64"
+            | "u128"
+            | "usize"
+            | "i8"
+            | "i16"
+            | "i32"
+            | "i64"
+            | "i128"
+            | "isize"
+            | "f16"
+            | "f32"
+            | "f64"
+            | "f128"
+            | "Box"
+            | "Vec"
+            | "String"
+            | "Option"
+            | "Some"
+            | "None"
+            | "Result"
+            | "Ok"
+            | "Err"
+            | "ToString"
+            | "ToOwned"
+            | "Clone"
+            | "Copy"
+            | "Send"
+            | "Sync"
+            | "Sized"
+            | "Unpin"
+            | "Drop"
+            | "Fn"
+            | "FnMut"
+            | "FnOnce"
+            | "drop"
+            | "Default"
+            | "Iterator"
+            | "IntoIterator"
+            | "Extend"
+            | "DoubleEndedIterator"
+            | "ExactSizeIterator"
+            | "AsRef"
+            | "AsMut"
+            | "Into"
+            | "From"
+            | "PartialEq"
+            | "Eq"
+            | "PartialOrd"
+            | "Ord"
+            | "TryFrom"
+            | "TryInto"
+            | "FromIterator"
+            | "Debug"
+            | "Hash"
     )
 }
 
@@ -209,7 +357,9 @@ impl Policy {
             "thread" if matches!(inner.first(), Some(&("LocalKey" | "AccessError"))) => {
                 Verdict::Allowed
             }
-            "thread" => forbidden(format!("{krate}::thread is not allowed: use blocks::thread")),
+            "thread" => forbidden(format!(
+                "{krate}::thread is not allowed: use blocks::thread"
+            )),
             "time" => forbidden(format!("{krate}::time is not allowed: use blocks::time")),
             "io" => forbidden(format!(
                 "{krate}::io is not allowed: print with println! or eprintln!"
@@ -243,7 +393,9 @@ impl Policy {
 
     fn std_sync(&self, krate: &str, item: Option<&str>) -> String {
         match item {
-            Some("atomic") => format!("{krate}::sync::atomic is not allowed: use blocks::sync::atomic"),
+            Some("atomic") => {
+                format!("{krate}::sync::atomic is not allowed: use blocks::sync::atomic")
+            }
             Some("Arc" | "Weak") => format!("{krate}::sync is not allowed: use blocks::sync::Arc"),
             Some(item @ ("Mutex" | "MutexGuard")) if self.allows("mutex") => {
                 format!("{krate}::sync is not allowed: use blocks::sync::{item}")

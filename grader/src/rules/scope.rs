@@ -225,7 +225,9 @@ impl ScopeTree {
             let mut opaque = Vec::new();
             self.opaque_globs(scope, &mut HashSet::new(), &mut opaque, depth);
             if !opaque.is_empty() {
-                let paths = opaque.into_iter().map(|glob| [glob, path.to_vec()].concat());
+                let paths = opaque
+                    .into_iter()
+                    .map(|glob| [glob, path.to_vec()].concat());
                 return Target::Glob(paths.collect());
             }
         }
@@ -426,7 +428,11 @@ impl ScopeTree {
     fn bind(&mut self, scope: ScopeId, name: &syn::Ident, binding: Binding) {
         let name = tokens::unraw(name);
         if name != "_" {
-            self.scopes[scope].names.entry(name).or_default().push(binding);
+            self.scopes[scope]
+                .names
+                .entry(name)
+                .or_default()
+                .push(binding);
         }
     }
 
@@ -508,7 +514,9 @@ impl ScopeTree {
                     self.bind(scope, &last, import(prefix, None));
                 }
             }
-            syn::UseTree::Name(name) => self.bind(scope, &name.ident, import(prefix, Some(&name.ident))),
+            syn::UseTree::Name(name) => {
+                self.bind(scope, &name.ident, import(prefix, Some(&name.ident)))
+            }
             syn::UseTree::Rename(rename) => {
                 self.bind(scope, &rename.rename, import(prefix, Some(&rename.ident)))
             }

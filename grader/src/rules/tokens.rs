@@ -5,7 +5,7 @@
 //! (`a::b`, `::a::b`, `$crate::a`), nested invocations (`name!(...)`), attributes (`#[...]`),
 //! `extern "C"`, `extern crate`, `mod name;`, and the names items are given (`struct Name`).
 
-use proc_macro2::{Delimiter, Span, Spacing, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Spacing, Span, TokenStream, TokenTree};
 
 /// A segment as written, with where it was written.
 pub(crate) type Segment = (String, Span);
@@ -64,7 +64,9 @@ fn step(tokens: &[TokenTree], i: usize, found: &mut Vec<Found>) -> usize {
         TokenTree::Literal(_) => i + 1,
         TokenTree::Punct(punct) => match punct.as_char() {
             '$' => match tokens.get(i + 1) {
-                Some(TokenTree::Ident(ident)) if ident == "crate" => path(tokens, i + 1, false, found),
+                Some(TokenTree::Ident(ident)) if ident == "crate" => {
+                    path(tokens, i + 1, false, found)
+                }
                 // A macro_rules metavariable and anything it is the root of: unknowable here.
                 Some(TokenTree::Ident(_)) => skip_path(tokens, i + 1),
                 _ => i + 1,
@@ -249,10 +251,40 @@ fn is_item_keyword(word: &str) -> bool {
 fn is_keyword(word: &str) -> bool {
     matches!(
         word,
-        "as" | "async" | "await" | "box" | "break" | "const" | "continue" | "dyn" | "else"
-            | "enum" | "extern" | "fn" | "for" | "if" | "impl" | "in" | "let" | "loop" | "match"
-            | "mod" | "move" | "mut" | "pub" | "ref" | "return" | "static" | "struct" | "trait"
-            | "type" | "union" | "unsafe" | "use" | "where" | "while" | "yield"
+        "as" | "async"
+            | "await"
+            | "box"
+            | "break"
+            | "const"
+            | "continue"
+            | "dyn"
+            | "else"
+            | "enum"
+            | "extern"
+            | "fn"
+            | "for"
+            | "if"
+            | "impl"
+            | "in"
+            | "let"
+            | "loop"
+            | "match"
+            | "mod"
+            | "move"
+            | "mut"
+            | "pub"
+            | "ref"
+            | "return"
+            | "static"
+            | "struct"
+            | "trait"
+            | "type"
+            | "union"
+            | "unsafe"
+            | "use"
+            | "where"
+            | "while"
+            | "yield"
     )
 }
 

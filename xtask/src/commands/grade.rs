@@ -36,7 +36,7 @@ pub fn run(args: GradeArgs) -> Result<ExitCode> {
     let options = GradeOptions {
         source,
         exercises,
-        check: args.check,
+        checks: args.checks,
         seed: args.seed,
         trials: args.trials,
         jobs: default_jobs(args.jobs),
