@@ -197,15 +197,11 @@ impl Checker<'_> {
         let Some((resolved, verdict)) = self.judge(&names, leading_colon, Position::Macro) else {
             return;
         };
-        let reason = match verdict {
-            Verdict::Forbidden(reason) => reason,
-            // `std::prelude::v1::include_str!` is still include_str!.
-            _ if resolved[0] != "blocks" && policy::is_known_crate(&resolved[0]) => {
-                match policy::forbidden_macro(last) {
-                    Some(reason) => reason.to_string(),
-                    None => return,
-                }
-            }
+        // `core::arch::asm!` or `std::prelude::v1::include_str!` is still asm! or include_str!.
+        let builtin = resolved[0] != "blocks" && policy::is_known_crate(&resolved[0]);
+        let reason = match (verdict, policy::forbidden_macro(last)) {
+            (_, Some(reason)) if builtin => reason.to_string(),
+            (Verdict::Forbidden(reason), _) => reason,
             _ => return,
         };
         self.report(span, shown(&written, &resolved, "!"), reason);
@@ -238,6 +234,12 @@ impl Checker<'_> {
                 }
                 Found::ExternCrate { name, span } => self.extern_crate(&name, span),
                 Found::OutOfLineMod { name, span } => self.out_of_line_mod(&name, span),
+                Found::ImportFromArguments(span) => self.report(
+                    span,
+                    "use $...",
+                    "a macro that builds imports from its arguments hides what is used: \
+                     write the use outside the macro",
+                ),
                 Found::Name(_) | Found::MacroRules(_) => {}
             }
         }
@@ -328,6 +330,9 @@ impl Checker<'_> {
 
 impl<'ast> Visit<'ast> for Checker<'_> {
     fn visit_item(&mut self, node: &'ast syn::Item) {
+        if only_for_tests(item_attrs(node)) {
+            return;
+        }
         match node {
             syn::Item::Use(item) => {
                 self.use_tree(&item.tree, item.leading_colon.is_some(), &mut Vec::new())
@@ -339,6 +344,7 @@ impl<'ast> Visit<'ast> for Checker<'_> {
             syn::Item::Mod(item) if item.content.is_none() => {
                 self.out_of_line_mod(&tokens::unraw(&item.ident), item.mod_token.span)
             }
+            syn::Item::Verbatim(tokens) => self.tokens(tokens.clone()),
             _ => {}
         }
         let generics = match node {
@@ -356,23 +362,62 @@ impl<'ast> Visit<'ast> for Checker<'_> {
     }
 
     fn visit_impl_item(&mut self, node: &'ast syn::ImplItem) {
-        let generics = match node {
-            syn::ImplItem::Fn(item) => Some(&item.sig.generics),
-            syn::ImplItem::Type(item) => Some(&item.generics),
-            syn::ImplItem::Const(item) => Some(&item.generics),
-            _ => None,
+        let (attrs, generics) = match node {
+            syn::ImplItem::Fn(item) => (&item.attrs, Some(&item.sig.generics)),
+            syn::ImplItem::Type(item) => (&item.attrs, Some(&item.generics)),
+            syn::ImplItem::Const(item) => (&item.attrs, Some(&item.generics)),
+            syn::ImplItem::Macro(item) => (&item.attrs, None),
+            syn::ImplItem::Verbatim(tokens) => return self.tokens(tokens.clone()),
+            _ => return visit::visit_impl_item(self, node),
         };
+        if only_for_tests(attrs) {
+            return;
+        }
         self.with_generics(generics, |checker| visit::visit_impl_item(checker, node));
     }
 
     fn visit_trait_item(&mut self, node: &'ast syn::TraitItem) {
-        let generics = match node {
-            syn::TraitItem::Fn(item) => Some(&item.sig.generics),
-            syn::TraitItem::Type(item) => Some(&item.generics),
-            syn::TraitItem::Const(item) => Some(&item.generics),
-            _ => None,
+        let (attrs, generics) = match node {
+            syn::TraitItem::Fn(item) => (&item.attrs, Some(&item.sig.generics)),
+            syn::TraitItem::Type(item) => (&item.attrs, Some(&item.generics)),
+            syn::TraitItem::Const(item) => (&item.attrs, Some(&item.generics)),
+            syn::TraitItem::Macro(item) => (&item.attrs, None),
+            syn::TraitItem::Verbatim(tokens) => return self.tokens(tokens.clone()),
+            _ => return visit::visit_trait_item(self, node),
         };
+        if only_for_tests(attrs) {
+            return;
+        }
         self.with_generics(generics, |checker| visit::visit_trait_item(checker, node));
+    }
+
+    // Syntax syn does not know is kept as tokens: read like macro input.
+    fn visit_expr(&mut self, node: &'ast syn::Expr) {
+        match node {
+            syn::Expr::Verbatim(tokens) => self.tokens(tokens.clone()),
+            _ => visit::visit_expr(self, node),
+        }
+    }
+
+    fn visit_type(&mut self, node: &'ast syn::Type) {
+        match node {
+            syn::Type::Verbatim(tokens) => self.tokens(tokens.clone()),
+            _ => visit::visit_type(self, node),
+        }
+    }
+
+    fn visit_pat(&mut self, node: &'ast syn::Pat) {
+        match node {
+            syn::Pat::Verbatim(tokens) => self.tokens(tokens.clone()),
+            _ => visit::visit_pat(self, node),
+        }
+    }
+
+    fn visit_foreign_item(&mut self, node: &'ast syn::ForeignItem) {
+        match node {
+            syn::ForeignItem::Verbatim(tokens) => self.tokens(tokens.clone()),
+            _ => visit::visit_foreign_item(self, node),
+        }
     }
 
     fn visit_item_mod(&mut self, node: &'ast syn::ItemMod) {
@@ -446,6 +491,58 @@ impl<'ast> Visit<'ast> for Checker<'_> {
             self.macro_path(&segments, node.path.leading_colon.is_some());
         }
         self.tokens(node.tokens.clone());
+    }
+}
+
+/// Whether `#[cfg(...)]` keeps these attributes' item out of every build but `cargo test`'s.
+///
+/// Sound because the grader builds the learner's crate with `cargo build` (test off) as a
+/// dependency of the checks: such items are never part of what is graded. Only a condition that
+/// requires `test` counts (`test`, `all(test, ..)`); `any(test, unix)` or `not(test)` do not.
+fn only_for_tests(attrs: &[syn::Attribute]) -> bool {
+    fn requires_test(meta: &syn::Meta) -> bool {
+        match meta {
+            syn::Meta::Path(path) => path.is_ident("test"),
+            syn::Meta::List(list) if list.path.is_ident("all") || list.path.is_ident("any") => {
+                let parser = Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated;
+                let Ok(nested) = list.parse_args_with(parser) else {
+                    return false;
+                };
+                if list.path.is_ident("all") {
+                    nested.iter().any(requires_test)
+                } else {
+                    !nested.is_empty() && nested.iter().all(requires_test)
+                }
+            }
+            _ => false,
+        }
+    }
+    attrs.iter().any(|attr| {
+        attr.path().is_ident("cfg")
+            && attr
+                .parse_args::<syn::Meta>()
+                .is_ok_and(|meta| requires_test(&meta))
+    })
+}
+
+fn item_attrs(item: &syn::Item) -> &[syn::Attribute] {
+    match item {
+        syn::Item::Const(i) => &i.attrs,
+        syn::Item::Enum(i) => &i.attrs,
+        syn::Item::ExternCrate(i) => &i.attrs,
+        syn::Item::Fn(i) => &i.attrs,
+        syn::Item::ForeignMod(i) => &i.attrs,
+        syn::Item::Impl(i) => &i.attrs,
+        syn::Item::Macro(i) => &i.attrs,
+        syn::Item::Mod(i) => &i.attrs,
+        syn::Item::Static(i) => &i.attrs,
+        syn::Item::Struct(i) => &i.attrs,
+        syn::Item::Trait(i) => &i.attrs,
+        syn::Item::TraitAlias(i) => &i.attrs,
+        syn::Item::Type(i) => &i.attrs,
+        syn::Item::Union(i) => &i.attrs,
+        syn::Item::Use(i) => &i.attrs,
+        _ => &[],
     }
 }
 

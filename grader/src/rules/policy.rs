@@ -15,125 +15,32 @@ pub(crate) enum Verdict {
 
 /// The `std` modules every exercise may use: data structures and language support, nothing that
 /// synchronizes, blocks, talks to the OS or leaves the process.
+#[rustfmt::skip]
 const STD_ALLOWED: &[&str] = &[
-    "any",
-    "array",
-    "ascii",
-    "borrow",
-    "boxed",
-    "cell",
-    "char",
-    "clone",
-    "cmp",
-    "collections",
-    "convert",
-    "default",
-    "error",
-    "f32",
-    "f64",
-    "fmt",
-    "hash",
-    "hint",
-    "i8",
-    "i16",
-    "i32",
-    "i64",
-    "i128",
-    "isize",
-    "iter",
-    "marker",
-    "mem",
-    "num",
-    "ops",
-    "option",
-    "panic",
-    "pin",
-    "prelude",
-    "primitive",
-    "ptr",
-    "rc",
-    "result",
-    "slice",
-    "str",
-    "string",
-    "u8",
-    "u16",
-    "u32",
-    "u64",
-    "u128",
-    "usize",
-    "vec",
+    "any", "array", "ascii", "borrow", "boxed", "cell", "char", "clone", "cmp", "collections",
+    "convert", "default", "error", "f32", "f64", "fmt", "hash", "hint", "i8", "i16", "i32",
+    "i64", "i128", "isize", "iter", "marker", "mem", "num", "ops", "option", "panic", "pin",
+    "prelude", "primitive", "ptr", "rc", "result", "slice", "str", "string", "u8", "u16", "u32",
+    "u64", "u128", "usize", "vec",
 ];
 
 /// The other `std` modules, so that `use std::*;` is known to bring them into scope.
+#[rustfmt::skip]
 const STD_OTHER: &[&str] = &[
-    "alloc",
-    "arch",
-    "assert_matches",
-    "async_iter",
-    "autodiff",
-    "backtrace",
-    "bstr",
-    "env",
-    "f16",
-    "f128",
-    "ffi",
-    "fs",
-    "future",
-    "intrinsics",
-    "io",
-    "net",
-    "os",
-    "pat",
-    "path",
-    "process",
-    "random",
-    "range",
-    "simd",
-    "sync",
-    "task",
-    "thread",
-    "time",
-    "unsafe_binder",
+    "alloc", "arch", "assert_matches", "async_iter", "autodiff", "backtrace", "bstr", "env",
+    "f16", "f128", "ffi", "fs", "future", "intrinsics", "io", "net", "os", "pat", "path",
+    "process", "random", "range", "simd", "sync", "task", "thread", "time", "unsafe_binder",
 ];
 
 /// Everyday macros (std's, usable by their bare name). `thread_local!` is here because per-thread
 /// data synchronizes nothing and is the natural tool for a per-thread held set or current name.
+#[rustfmt::skip]
 const MACROS_ALLOWED: &[&str] = &[
-    "addr_of",
-    "addr_of_mut",
-    "assert",
-    "assert_eq",
-    "assert_ne",
-    "cfg",
-    "column",
-    "compile_error",
-    "concat",
-    "dbg",
-    "debug_assert",
-    "debug_assert_eq",
-    "debug_assert_ne",
-    "eprint",
-    "eprintln",
-    "file",
-    "format",
-    "format_args",
-    "line",
-    "matches",
-    "module_path",
-    "offset_of",
-    "panic",
-    "pin",
-    "print",
-    "println",
-    "stringify",
-    "thread_local",
-    "todo",
-    "unimplemented",
-    "unreachable",
-    "vec",
-    "write",
-    "writeln",
+    "addr_of", "addr_of_mut", "assert", "assert_eq", "assert_ne", "cfg", "column",
+    "compile_error", "concat", "dbg", "debug_assert", "debug_assert_eq", "debug_assert_ne",
+    "eprint", "eprintln", "file", "format", "format_args", "line", "matches", "module_path",
+    "offset_of", "panic", "pin", "print", "println", "stringify", "thread_local", "todo",
+    "unimplemented", "unreachable", "vec", "write", "writeln",
 ];
 
 /// Built-in macros that escape the one-file, no-OS sandbox of an exercise.
@@ -273,14 +180,32 @@ pub(crate) fn children(path: &[String]) -> Option<Vec<&'static str>> {
     }
 }
 
+/// Modules inside the allowed std modules, which a glob of their parent brings into scope
+/// (`use std::collections::*;` then `hash_map::Entry`).
+pub(crate) fn submodules(path: &[String]) -> &'static [&'static str] {
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    match path.as_slice() {
+        ["std" | "core" | "alloc", "collections"] => &[
+            "binary_heap",
+            "btree_map",
+            "btree_set",
+            "hash_map",
+            "hash_set",
+            "linked_list",
+            "vec_deque",
+        ],
+        ["std" | "core", "f32" | "f64"] => &["consts"],
+        ["std" | "core" | "alloc", "prelude"] => {
+            &["v1", "rust_2015", "rust_2018", "rust_2021", "rust_2024"]
+        }
+        _ => &[],
+    }
+}
+
 const LOCK: &[&str] = &["Lock", "ReleaseError"];
+#[rustfmt::skip]
 const MUTEX: &[&str] = &[
-    "Mutex",
-    "MutexGuard",
-    "PoisonError",
-    "LockResult",
-    "TryLockError",
-    "TryLockResult",
+    "Mutex", "MutexGuard", "PoisonError", "LockResult", "TryLockError", "TryLockResult",
 ];
 const CONDVAR: &[&str] = &["Condvar", "WaitTimeoutResult"];
 
@@ -371,7 +296,7 @@ impl Policy {
                 "{krate}::{module} is not allowed: an exercise works in memory, without the OS"
             )),
             "arch" | "intrinsics" | "simd" => forbidden(format!(
-                "{krate}::{module} is not allowed: use blocks::sync::atomic"
+                "{krate}::{module} is not allowed: exercises use no CPU-specific code or intrinsics"
             )),
             "alloc" => forbidden(format!(
                 "{krate}::alloc is not allowed: allocate with Box, Vec or Arc"

@@ -5,6 +5,7 @@
 //! a module sees its own names (and its globs'), a block also sees its enclosing scope's, and
 //! names nothing defines fall back on generics, the prelude and then the crates.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use syn::visit::{self, Visit};
@@ -113,7 +114,12 @@ pub(crate) struct ScopeTree {
     /// Names macros may define (items named in macro input or bodies, identifiers given to
     /// this file's macros): items this check cannot see.
     macro_made: HashSet<String>,
+    memo: RefCell<HashMap<LookupKey, Option<Target>>>,
+    active: RefCell<HashSet<LookupKey>>,
 }
+
+/// A name looked up in a scope, alone or with the scopes it sees.
+type LookupKey = (ScopeId, String, bool);
 
 fn addr<T>(node: &T) -> usize {
     node as *const T as usize
@@ -127,6 +133,8 @@ impl ScopeTree {
             crates: HashMap::new(),
             macros: HashSet::new(),
             macro_made: HashSet::new(),
+            memo: RefCell::new(HashMap::new()),
+            active: RefCell::new(HashSet::new()),
         };
         tree.new_scope(None, None);
         tree.declare(ROOT, file.items.iter());
@@ -206,7 +214,7 @@ impl ScopeTree {
         if generics.contains(first) {
             return Target::Local;
         }
-        if let Some(found) = self.lookup(scope, first, depth) {
+        if let Some(found) = self.lookup(scope, first, true, depth) {
             return self.extend(found, rest, depth);
         }
         if position == Position::Macro && rest.is_empty() {
@@ -262,7 +270,7 @@ impl ScopeTree {
             let parent = self.scopes[module].super_module.unwrap_or(ROOT);
             return self.descend(parent, rest, depth);
         }
-        match self.module_lookup(module, first, depth, &mut HashSet::new()) {
+        match self.lookup(module, first, false, depth) {
             Some(found) => self.extend(found, rest, depth),
             // Declared where this check cannot see (by a macro), or not at all: still local.
             None => Target::Local,
@@ -291,47 +299,49 @@ impl ScopeTree {
         }
     }
 
-    /// `name` in `scope` and the scopes it sees, explicit names before globs at each level.
-    fn lookup(&self, scope: ScopeId, name: &str, depth: usize) -> Option<Target> {
+    /// `name` in `scope` and (if `chain`) the scopes it sees, explicit names before globs at
+    /// each level. Memoized, so that many globs cannot make resolution exponential, and cut
+    /// when a lookup needs itself (`use a as b; use b as a;`, `mod m { pub use super::*; }`).
+    fn lookup(&self, scope: ScopeId, name: &str, chain: bool, depth: usize) -> Option<Target> {
+        let key = (scope, name.to_string(), chain);
+        if let Some(found) = self.memo.borrow().get(&key) {
+            return found.clone();
+        }
+        if !self.active.borrow_mut().insert(key.clone()) {
+            return None;
+        }
+        let found = self.lookup_uncached(scope, name, chain, depth);
+        self.active.borrow_mut().remove(&key);
+        self.memo.borrow_mut().insert(key, found.clone());
+        found
+    }
+
+    fn lookup_uncached(
+        &self,
+        scope: ScopeId,
+        name: &str,
+        chain: bool,
+        depth: usize,
+    ) -> Option<Target> {
         let mut at = Some(scope);
         while let Some(scope) = at {
             if let Some(bindings) = self.scopes[scope].names.get(name) {
                 return Some(self.bindings(scope, bindings, depth));
             }
-            if let Some(found) = self.glob_lookup(scope, name, depth, &mut HashSet::new()) {
+            if let Some(found) = self.glob_lookup(scope, name, depth) {
                 return Some(found);
             }
-            at = self.scopes[scope].parent;
+            at = self.scopes[scope].parent.filter(|_| chain);
         }
         None
     }
 
-    /// `name` among the names of module `module` only (a path's later segment).
-    fn module_lookup(
-        &self,
-        module: ScopeId,
-        name: &str,
-        depth: usize,
-        seen: &mut HashSet<ScopeId>,
-    ) -> Option<Target> {
-        if let Some(bindings) = self.scopes[module].names.get(name) {
-            return Some(self.bindings(module, bindings, depth));
-        }
-        self.glob_lookup(module, name, depth, seen)
-    }
-
     /// `name` as brought into `scope` by its glob imports.
-    fn glob_lookup(
-        &self,
-        scope: ScopeId,
-        name: &str,
-        depth: usize,
-        seen: &mut HashSet<ScopeId>,
-    ) -> Option<Target> {
+    fn glob_lookup(&self, scope: ScopeId, name: &str, depth: usize) -> Option<Target> {
         for glob in &self.scopes[scope].globs {
             match self.glob_target(scope, glob, depth) {
-                Target::Module(module) if seen.insert(module) => {
-                    if let Some(found) = self.module_lookup(module, name, depth + 1, seen) {
+                Target::Module(module) => {
+                    if let Some(found) = self.lookup(module, name, false, depth + 1) {
                         return Some(found);
                     }
                 }
@@ -339,7 +349,11 @@ impl ScopeTree {
                     return Some(Target::Local)
                 }
                 Target::External(path) => {
-                    if policy::children(&path).is_some_and(|names| names.contains(&name)) {
+                    let listed = match policy::children(&path) {
+                        Some(children) => children.contains(&name),
+                        None => policy::submodules(&path).contains(&name),
+                    };
+                    if listed {
                         return Some(Target::External([path, vec![name.to_string()]].concat()));
                     }
                 }

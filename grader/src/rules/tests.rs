@@ -250,11 +250,71 @@ fn attributes_hidden_in_cfg_attr_and_unsafe_are_refused() {
 
 #[test]
 fn extern_rust_abi_and_extern_crate_std_are_fine() {
-    assert_clean(
-        "extern crate std;\nextern crate alloc;\nextern crate core as kernel;\n\
-         pub extern \"Rust\" fn f() { let _ = alloc::vec::Vec::<u8>::new(); kernel::mem::drop(1); }",
-        LOCK_02,
+    let source = r#"
+extern crate std;
+extern crate alloc;
+extern crate core as kernel;
+
+pub extern "Rust" fn f() {
+    let _ = alloc::vec::Vec::<u8>::new();
+    kernel::mem::drop(1);
+}
+"#;
+    assert_clean(source, LOCK_02);
+}
+
+#[test]
+fn cyclic_and_numerous_imports_resolve_quickly() {
+    let mut source = String::from(
+        "use a as b;\nuse b as a;\nmod m { pub use super::*; pub use super::m::*; }\nuse m::*;\n",
     );
+    for i in 0..40 {
+        source.push_str(&format!("mod g{i} {{ pub use super::*; }}\nuse g{i}::*;\n"));
+        source.push_str(&format!(
+            "use std::collections::*; use blocks::sync::atomic::*; // {i}\n"
+        ));
+    }
+    source.push_str("fn f() { a::x(); Unknown::y(); std::process::exit(0); }\n");
+    let started = std::time::Instant::now();
+    let found = items(&source, LOCK_02);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        found.contains(&"std::process::exit".to_string()),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn test_only_code_is_not_judged_but_other_cfgs_are() {
+    let tests = r#"
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    #[test]
+    fn t() {
+        std::thread::spawn(|| {});
+    }
+}
+
+struct S;
+
+impl S {
+    #[cfg(all(test, unix))]
+    fn f() {
+        std::process::exit(0);
+    }
+}
+"#;
+    assert_clean(tests, LOCK_02);
+    for cfg in ["any(test, unix)", "not(test)", "unix", "any()"] {
+        let source = format!("#[cfg({cfg})]\nfn f() {{ std::process::exit(0); }}");
+        assert_caught(&source, LOCK_02);
+    }
 }
 
 #[test]
@@ -670,6 +730,102 @@ fn realistic_clean_files_have_no_violations() {
     ] {
         assert_clean(source, LOCK_02);
     }
+}
+
+#[test]
+fn other_honest_styles_are_clean() {
+    let lock = [
+        r#"
+use blocks::{futex, sync::{atomic::{AtomicU32, Ordering}, Arc}, thread, time::{Duration, Instant}};
+
+fn f(a: &AtomicU32) {
+    futex::wait(a, 1);
+    thread::yield_now();
+    let _ = (Arc::new(1), Instant::now() + Duration::ZERO, Ordering::Relaxed);
+}
+"#,
+        r#"
+use blocks::*;
+
+fn f() -> sync::atomic::AtomicU32 {
+    futex::wake_all(std::ptr::null());
+    let _ = time::Instant::now();
+    let t = thread::current();
+    let _ = t.id();
+    sync::atomic::AtomicU32::new(0)
+}
+"#,
+        r#"
+use blocks::sync::atomic;
+use blocks::sync::atomic::Ordering::{Acquire, Release};
+
+static N: atomic::AtomicUsize = atomic::AtomicUsize::new(0);
+
+fn f() {
+    N.fetch_add(1, Acquire);
+    N.fetch_sub(1, Release);
+}
+"#,
+        r#"
+use std::collections::*;
+
+fn f(m: &mut HashMap<u8, u8>) {
+    if let hash_map::Entry::Vacant(e) = m.entry(1) {
+        e.insert(2);
+    }
+    let _ = std::f64::consts::PI;
+}
+"#,
+        // Local variables named like modules.
+        r#"
+fn f() {
+    let thread = blocks::thread::current();
+    let time = 3;
+    let _ = (thread.name(), time);
+}
+"#,
+        r#"
+pub struct Thread {
+    target: Option<Box<dyn FnOnce() + Send + 'static>>,
+}
+
+static NEXT: blocks::sync::atomic::AtomicU64 = blocks::sync::atomic::AtomicU64::new(1);
+
+thread_local! {
+    static CURRENT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+fn run(f: impl FnOnce()) -> Result<(), Box<dyn std::any::Any + Send>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+}
+"#,
+    ];
+    for source in lock {
+        assert_clean(source, LOCK_02);
+    }
+    // 06_condition may glob-import blocks::sync as long as only Lock and Arc are used.
+    let condition = r#"
+use blocks::sync::*;
+
+struct Waiter(Arc<Lock>);
+
+fn f(w: &Waiter) -> Result<(), ReleaseError> {
+    w.0.release()
+}
+"#;
+    assert_clean(condition, CONDITION_06);
+    // 01_threads may use all of blocks::sync.
+    let threads = r#"
+use blocks::sync::{Condvar, Lock, Mutex, MutexGuard, PoisonError};
+
+static REGISTRY: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+fn f(c: &Condvar, l: &Lock, g: MutexGuard<'_, u8>) -> Option<PoisonError<u8>> {
+    let _ = (c, l, g);
+    None
+}
+"#;
+    assert_clean(threads, EVERYTHING);
 }
 
 #[test]

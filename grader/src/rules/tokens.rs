@@ -33,6 +33,9 @@ pub(crate) enum Found {
     ExternCrate { name: String, span: Span },
     /// `mod name;`
     OutOfLineMod { name: String, span: Span },
+    /// `use` or `extern crate` whose path or alias comes from a macro's arguments
+    /// (`use $krate as $alias;`): it can bind names this check cannot follow.
+    ImportFromArguments(Span),
     /// A name an item gets (`struct Name`): a macro may define it.
     Name(String),
     /// `macro_rules! name` inside a macro.
@@ -89,6 +92,14 @@ fn step(tokens: &[TokenTree], i: usize, found: &mut Vec<Found>) -> usize {
             }
             match word.as_str() {
                 "extern" => return extern_(tokens, i, found),
+                "use" => {
+                    let end = (i..tokens.len())
+                        .find(|&k| matches!(&tokens[k], TokenTree::Punct(p) if p.as_char() == ';'))
+                        .unwrap_or(tokens.len());
+                    if tokens[i..end].iter().any(has_metavariable) {
+                        found.push(Found::ImportFromArguments(ident.span()));
+                    }
+                }
                 "mod" => {
                     if let (Some(TokenTree::Ident(name)), Some(TokenTree::Punct(semi))) =
                         (tokens.get(i + 1), tokens.get(i + 2))
@@ -194,7 +205,12 @@ fn extern_(tokens: &[TokenTree], i: usize, found: &mut Vec<Found>) -> usize {
             i + 2
         }
         Some(TokenTree::Ident(word)) if word == "crate" => {
-            if let Some(TokenTree::Ident(name)) = tokens.get(i + 2) {
+            let end = (i..tokens.len().min(i + 6))
+                .find(|&k| matches!(&tokens[k], TokenTree::Punct(p) if p.as_char() == ';'))
+                .unwrap_or(tokens.len().min(i + 6));
+            if tokens[i..end].iter().any(has_metavariable) {
+                found.push(Found::ImportFromArguments(span));
+            } else if let Some(TokenTree::Ident(name)) = tokens.get(i + 2) {
                 found.push(Found::ExternCrate {
                     name: unraw(name),
                     span,
@@ -212,6 +228,15 @@ fn extern_(tokens: &[TokenTree], i: usize, found: &mut Vec<Found>) -> usize {
             i + 1
         }
         _ => i + 1,
+    }
+}
+
+/// Whether a token is, or holds, a `$` (a macro_rules metavariable).
+fn has_metavariable(token: &TokenTree) -> bool {
+    match token {
+        TokenTree::Punct(p) => p.as_char() == '$',
+        TokenTree::Group(group) => group.stream().into_iter().any(|t| has_metavariable(&t)),
+        _ => false,
     }
 }
 
