@@ -1,0 +1,977 @@
+//! Hidden checks of 07_deadlock: a `Bank` with one lock per account (no deadlock whatever the
+//! directions, consistent totals, errors in order), the dining philosophers, and `Lockdep`
+//! (cycles refused before blocking whatever the timing, no false positives, per-thread held sets,
+//! independent registries).
+//!
+//! Each check exercises one part, so that an implementation that deadlocks in one place (say,
+//! a transfer that locks "from" then "to") loses the points of that behaviour only: the other
+//! Bank checks use transfer mixes that cannot deadlock even then.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use deadlock::{dine, Bank, LockOrderViolation, Lockdep, TrackedMutex, TransferError};
+use harness::{ensure, ensure_eq, fail, join_all, within, Trial, Usage};
+
+/// How long a call that should return may take before the check calls it blocked.
+const PATIENCE: Duration = Duration::from_secs(4);
+/// How long the concurrent bank workloads run before they are asked to stop.
+const WORKLOAD: Duration = Duration::from_millis(100);
+
+/// Starts `n` threads together: each waits at a barrier, then runs `body(index)`.
+fn spawn_together<T: Send + 'static>(
+    n: usize,
+    body: impl Fn(usize) -> T + Send + Sync + 'static,
+) -> Vec<thread::JoinHandle<T>> {
+    let start = Arc::new(Barrier::new(n));
+    let body = Arc::new(body);
+    (0..n)
+        .map(|i| {
+            let (start, body) = (Arc::clone(&start), Arc::clone(&body));
+            thread::spawn(move || {
+                start.wait();
+                body(i)
+            })
+        })
+        .collect()
+}
+
+/// A tiny per-thread xorshift stream, so that workers need no shared random state.
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64, stream: usize) -> XorShift {
+        XorShift((seed ^ (stream as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn balances(bank: &Bank, accounts: usize) -> Vec<u64> {
+    (0..accounts).map(|i| bank.balance(i)).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bank
+
+/// What a transfer should do, by the rules of the curriculum, on the model `balances`.
+fn expected_transfer(
+    balances: &[u64],
+    from: usize,
+    to: usize,
+    amount: u64,
+) -> Result<(), TransferError> {
+    if from >= balances.len() || to >= balances.len() {
+        Err(TransferError::NoSuchAccount)
+    } else if from == to {
+        Err(TransferError::SameAccount)
+    } else if balances[from] < amount {
+        Err(TransferError::InsufficientFunds)
+    } else {
+        Ok(())
+    }
+}
+
+/// Sequential transfers (all valid) against a model: balances and totals follow exactly.
+fn transfers_move_money(t: &mut Trial) {
+    let accounts = t.rng().usize(2..=8);
+    let mut model: Vec<u64> = (0..accounts).map(|_| t.rng().u64(0..=1_000)).collect();
+    let operations: Vec<(usize, usize, u64)> = (0..300)
+        .map(|_| {
+            let from = t.rng().usize(0..accounts);
+            let to = (from + t.rng().usize(1..accounts)) % accounts;
+            (from, to, t.rng().u64(0..=400))
+        })
+        .collect();
+    within(PATIENCE, "sequential transfers", move || {
+        let bank = Bank::new(&model);
+        let initial: u64 = model.iter().sum();
+        ensure_eq!(
+            bank.total(),
+            initial,
+            "total() of a new Bank::new({model:?})"
+        );
+        ensure_eq!(
+            balances(&bank, accounts),
+            model,
+            "the balances of a new bank"
+        );
+        for (from, to, amount) in operations {
+            // Move at most what is there, so that every transfer is valid.
+            let amount = amount.min(model[from]);
+            let result = bank.transfer(from, to, amount);
+            ensure_eq!(
+                result,
+                Ok(()),
+                "transfer({from}, {to}, {amount}) with balances {model:?}"
+            );
+            model[from] -= amount;
+            model[to] += amount;
+            ensure_eq!(
+                balances(&bank, accounts),
+                model,
+                "balances after transfer({from}, {to}, {amount})"
+            );
+            ensure_eq!(bank.total(), initial, "total() after some transfers");
+        }
+    });
+}
+
+/// Errors come in the curriculum's order (NoSuchAccount, SameAccount, InsufficientFunds), and a
+/// refused transfer changes nothing.
+fn errors_in_order(t: &mut Trial) {
+    let accounts = t.rng().usize(2..=6);
+    let mut model: Vec<u64> = (0..accounts).map(|_| t.rng().u64(1..=100)).collect();
+    let mut operations: Vec<(usize, usize, u64)> = vec![
+        (accounts, accounts, 0),                // out of range AND same account
+        (accounts + 3, accounts + 3, u64::MAX), // out of range, same, unaffordable
+        (accounts, 0, 0),
+        (0, accounts, u64::MAX),
+        (usize::MAX, 0, 1),
+        (0, 0, 0),        // same account, even for nothing
+        (1, 1, u64::MAX), // same account beats insufficient funds
+        (0, 1, u64::MAX),
+        (1, 0, model[1] + 1),
+    ];
+    for _ in 0..300 {
+        let from = t.rng().usize(0..accounts + 2);
+        let to = if t.rng().u8(0..4) == 0 {
+            from
+        } else {
+            t.rng().usize(0..accounts + 2)
+        };
+        operations.push((from, to, t.rng().u64(0..=150)));
+    }
+    within(PATIENCE, "transfers that may be refused", move || {
+        let bank = Bank::new(&model);
+        for (from, to, amount) in operations {
+            let expected = expected_transfer(&model, from, to, amount);
+            let result = bank.transfer(from, to, amount);
+            ensure_eq!(
+                result,
+                expected,
+                "transfer({from}, {to}, {amount}) with {accounts} accounts and balances {model:?} \
+                 (errors are checked in the order NoSuchAccount, SameAccount, InsufficientFunds)"
+            );
+            if expected.is_ok() {
+                model[from] -= amount;
+                model[to] += amount;
+            }
+            ensure_eq!(
+                balances(&bank, accounts),
+                model,
+                "balances after transfer({from}, {to}, {amount}) returned {result:?} (a refused \
+                 transfer must change nothing)"
+            );
+        }
+    });
+}
+
+/// Many threads transfer between a few accounts in opposite directions for a while: every
+/// thread finishes when asked to stop, and no money is created or lost.
+///
+/// The workload is bounded by time, not by count, so that a slow (perturbed) implementation is
+/// exercised as long as a fast one.
+fn opposite_transfers_finish(t: &mut Trial) {
+    let accounts = t.rng().usize(2..=3);
+    let threads = 2 * t.rng().usize(2..=4);
+    let initial: Vec<u64> = (0..accounts).map(|_| t.rng().u64(50..=500)).collect();
+    let seed = t.seed();
+    let bank = Arc::new(Bank::new(&initial));
+    let total: u64 = initial.iter().sum();
+    let stop = Arc::new(AtomicBool::new(false));
+    let made = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let workers = {
+        let (bank, stop, made, done) = (
+            Arc::clone(&bank),
+            Arc::clone(&stop),
+            Arc::clone(&made),
+            Arc::clone(&done),
+        );
+        spawn_together(threads, move |i| {
+            let mut rng = XorShift::new(seed, i);
+            while !stop.load(SeqCst) {
+                for _ in 0..16 {
+                    // Even threads move money "up" the pair they pick, odd ones "down": two
+                    // threads hold one account each and want the other's, unless the order is
+                    // global.
+                    let low = rng.below(accounts - 1);
+                    let high = low + 1 + rng.below(accounts - 1 - low);
+                    let (from, to) = if i % 2 == 0 { (low, high) } else { (high, low) };
+                    let _ = bank.transfer(from, to, rng.below(40) as u64);
+                }
+                made.fetch_add(16, SeqCst);
+            }
+            done.fetch_add(1, SeqCst);
+        })
+    };
+    thread::sleep(WORKLOAD);
+    stop.store(true, SeqCst);
+    let finished = harness::wait_until(PATIENCE, || done.load(SeqCst) == threads);
+    ensure!(
+        finished,
+        "{threads} threads transferring between {accounts} accounts in opposite directions were \
+         asked to stop, but {} of them were still blocked {PATIENCE:?} later ({} transfers \
+         made): a deadlock. Two transfers a -> b and b -> a that each lock their source first \
+         wait for each other forever; lock the two accounts in one global order (lower index \
+         first)",
+        threads - done.load(SeqCst),
+        made.load(SeqCst)
+    );
+    join_all(workers);
+    let end = within(PATIENCE, "total() after the transfers", move || {
+        (bank.total(), balances(&bank, accounts))
+    });
+    ensure_eq!(
+        end.1.iter().sum::<u64>(),
+        total,
+        "the sum of the balances after concurrent transfers (started with {initial:?}, ended \
+         with {:?}): money was created or lost, so some transfer was not atomic",
+        end.1
+    );
+    ensure_eq!(end.0, total, "total() after concurrent transfers");
+}
+
+/// Writers transfer while readers take `total()`: every snapshot equals the initial total.
+/// Transfers only go from a lower to a higher account index, so that even a bank that locks
+/// "from" then "to" cannot deadlock here.
+fn total_is_consistent(t: &mut Trial) {
+    // Many accounts: a total() that reads them one by one spends long enough between the two
+    // accounts of a transfer to be caught, even on a busy machine.
+    let accounts = t.rng().usize(16..=64);
+    let writers = t.rng().usize(2..=3);
+    let readers = t.rng().usize(1..=2);
+    let initial: Vec<u64> = (0..accounts)
+        .map(|_| t.rng().u64(10_000_000..=20_000_000))
+        .collect();
+    let total: u64 = initial.iter().sum();
+    let seed = t.seed();
+    let bank = Arc::new(Bank::new(&initial));
+    let stop = Arc::new(AtomicBool::new(false));
+    let transfers = Arc::new(AtomicUsize::new(0));
+    let snapshots = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let workers = {
+        let (bank, stop, transfers, snapshots, done) = (
+            Arc::clone(&bank),
+            Arc::clone(&stop),
+            Arc::clone(&transfers),
+            Arc::clone(&snapshots),
+            Arc::clone(&done),
+        );
+        spawn_together(writers + readers, move |i| {
+            let mut result = Ok(());
+            if i < writers {
+                let mut rng = XorShift::new(seed, i);
+                while !stop.load(SeqCst) {
+                    for _ in 0..16 {
+                        let from = rng.below(accounts - 1);
+                        let to = from + 1 + rng.below(accounts - 1 - from);
+                        let _ = bank.transfer(from, to, 1 + rng.below(1_000) as u64);
+                    }
+                    transfers.fetch_add(16, SeqCst);
+                }
+            } else {
+                // At least one snapshot, however slow.
+                while !stop.load(SeqCst) || snapshots.load(SeqCst) == 0 {
+                    let seen = bank.total();
+                    let snapshot = snapshots.fetch_add(1, SeqCst);
+                    if seen != total {
+                        result = Err((snapshot, seen));
+                        break;
+                    }
+                }
+            }
+            done.fetch_add(1, SeqCst);
+            result
+        })
+    };
+    thread::sleep(WORKLOAD);
+    stop.store(true, SeqCst);
+    let finished = harness::wait_until(PATIENCE, || done.load(SeqCst) == writers + readers);
+    ensure!(
+        finished,
+        "{readers} readers taking totals while {writers} threads transfer (always from a lower \
+         to a higher account) were asked to stop, but {} were still blocked {PATIENCE:?} later \
+         ({} transfers and {} totals made): total() or transfer() blocked for good (do both \
+         take the accounts in the same order?)",
+        writers + readers - done.load(SeqCst),
+        transfers.load(SeqCst),
+        snapshots.load(SeqCst)
+    );
+    for outcome in join_all(workers) {
+        if let Err((snapshot, seen)) = outcome {
+            fail!(
+                "total() returned {seen} during concurrent transfers (snapshot {snapshot}), but \
+                 the bank always holds {total}: it saw money in flight. Lock every account (in \
+                 the global order) before summing"
+            );
+        }
+    }
+    ensure_eq!(
+        balances(&bank, accounts).iter().sum::<u64>(),
+        total,
+        "the sum of the balances after the transfers"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dining philosophers
+
+/// Every table size from 2 to 8: every philosopher eats every meal, and the table never
+/// deadlocks. A table where everyone takes the left fork first deadlocks only when every
+/// philosopher is caught between its two forks at once, likeliest with few philosophers and
+/// many meals: small tables get long dinners, sized from a first timed dinner so that a slow
+/// implementation is given as much time, not as many meals, as a fast one.
+fn dine_never_deadlocks(t: &mut Trial) {
+    // Time ever longer dinners for two until one takes 20 ms: the cost of a meal.
+    let mut meals = 1_000;
+    let per_meal = loop {
+        let started = Instant::now();
+        let eaten = within(PATIENCE, &format!("dine(2, {meals})"), move || {
+            dine(2, meals)
+        });
+        let elapsed = started.elapsed();
+        ensure_eq!(
+            eaten,
+            vec![meals; 2],
+            "dine(2, {meals}): the meals eaten per philosopher"
+        );
+        if elapsed >= Duration::from_millis(20) || meals >= 64_000 {
+            break (elapsed / (2 * meals as u32)).max(Duration::from_nanos(1));
+        }
+        meals *= 4;
+    };
+    let meals_for = |philosophers: usize, budget: Duration, cap: usize| -> usize {
+        let affordable = budget.as_nanos() / (per_meal.as_nanos() * philosophers as u128);
+        (affordable as usize).clamp(200, cap)
+    };
+    let mut tables: Vec<(usize, usize)> = (2..=8)
+        .map(|n| (n, meals_for(n, Duration::from_millis(20), 40_000)))
+        .collect();
+    for _ in 0..4 {
+        tables.push((2, meals_for(2, Duration::from_millis(80), 300_000)));
+    }
+    for _ in 0..3 {
+        tables.push((3, meals_for(3, Duration::from_millis(80), 300_000)));
+    }
+    for (philosophers, meals) in tables {
+        let meals = meals - t.rng().usize(0..=meals / 10);
+        let eaten = within(
+            PATIENCE,
+            &format!("dine({philosophers}, {meals})"),
+            move || dine(philosophers, meals),
+        );
+        ensure_eq!(
+            eaten,
+            vec![meals; philosophers],
+            "dine({philosophers}, {meals}): the meals eaten per philosopher"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lockdep
+
+/// Fresh lock names for one trial, distinct and not in alphabetical order of creation.
+fn lock_names(t: &mut Trial, n: usize) -> Vec<String> {
+    let mut names = BTreeSet::new();
+    while names.len() < n {
+        names.insert(format!("lock_{}", t.rng().u32(100..1_000)));
+    }
+    let mut names: Vec<String> = names.into_iter().collect();
+    t.rng().shuffle(&mut names);
+    names
+}
+
+/// Checks that `violation.cycle` is a cycle of the lock-order graph made of `edges` (the
+/// recorded orders plus the refused one): it starts and ends with the same lock, visits every
+/// other lock once, and each step follows an edge (all forwards, or all backwards).
+fn ensure_cycle(violation: &LockOrderViolation, edges: &[(String, String)], context: &str) {
+    let cycle = &violation.cycle;
+    ensure!(
+        cycle.len() >= 2 && cycle.first() == cycle.last(),
+        "{context}: the reported cycle {cycle:?} does not start and end with the same lock"
+    );
+    let inner = &cycle[..cycle.len() - 1];
+    let distinct: HashSet<&String> = inner.iter().collect();
+    ensure!(
+        distinct.len() == inner.len(),
+        "{context}: the reported cycle {cycle:?} visits a lock more than once"
+    );
+    let edges: HashSet<(&str, &str)> = edges
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let forwards = cycle
+        .windows(2)
+        .all(|w| edges.contains(&(w[0].as_str(), w[1].as_str())));
+    let backwards = cycle
+        .windows(2)
+        .all(|w| edges.contains(&(w[1].as_str(), w[0].as_str())));
+    let mut known: Vec<String> = edges.iter().map(|(a, b)| format!("{a} -> {b}")).collect();
+    known.sort();
+    ensure!(
+        forwards || backwards,
+        "{context}: the reported cycle {cycle:?} is not a cycle of the lock orders taken \
+         ({known:?}, the last one being refused)"
+    );
+}
+
+fn edge(a: &str, b: &str) -> (String, String) {
+    (a.to_string(), b.to_string())
+}
+
+/// In a thread of its own (joined before returning): takes `first` then `second`, then releases
+/// both. Returns an error message if either acquisition was refused.
+fn take_in_order(
+    first: &Arc<TrackedMutex<u64>>,
+    second: &Arc<TrackedMutex<u64>>,
+) -> Option<String> {
+    let (first, second) = (Arc::clone(first), Arc::clone(second));
+    within(PATIENCE, "taking two free locks in a thread", move || {
+        let _a = match first.lock() {
+            Ok(guard) => guard,
+            Err(v) => return Some(format!("a free lock taken alone was refused with {v:?}")),
+        };
+        let result = second.lock().err();
+        result.map(|v| format!("the second lock was refused with {v:?}"))
+    })
+}
+
+/// Thread A takes x then y and finishes; later thread B takes y then x: refused at B's second
+/// lock, although x is free (a timing-dependent detector lets it through). Then two threads
+/// race the inverted orders at the same moment: exactly one is refused, nobody deadlocks.
+fn lockdep_inverted_order(t: &mut Trial) {
+    for _ in 0..3 {
+        let names = lock_names(t, 2);
+        let (x_name, y_name) = (names[0].clone(), names[1].clone());
+        let lockdep = Lockdep::new();
+        let x = Arc::new(lockdep.mutex(&x_name, 0u64));
+        let y = Arc::new(lockdep.mutex(&y_name, 0u64));
+        if let Some(problem) = take_in_order(&x, &y) {
+            fail!("a thread took {x_name} then {y_name} (no other lock held anywhere): {problem}");
+        }
+        let outcome = {
+            let (x, y) = (Arc::clone(&x), Arc::clone(&y));
+            within(
+                PATIENCE,
+                "taking the locks in the inverted order",
+                move || {
+                    let _y = y.lock().map_err(|v| format!("{v:?}"))?;
+                    Ok::<_, String>(x.lock().map(drop).err())
+                },
+            )
+        };
+        let violation = match outcome {
+            Err(v) => fail!("{y_name} alone (nothing held) was refused with {v}"),
+            Ok(None) => fail!(
+                "thread A took {x_name} then {y_name} and finished; thread B then took {y_name} \
+                 and then {x_name}: accepted, but those two orders can deadlock. The edge \
+                 {x_name} -> {y_name} must be remembered after A ends, and B refused before it \
+                 would block, whatever the timing"
+            ),
+            Ok(Some(violation)) => violation,
+        };
+        ensure_cycle(
+            &violation,
+            &[edge(&x_name, &y_name), edge(&y_name, &x_name)],
+            &format!("after {x_name} -> {y_name}, taking {x_name} while holding {y_name}"),
+        );
+    }
+
+    // The race: both hold their first lock, then both ask for the other one.
+    let rounds = 20;
+    for round in 0..rounds {
+        let lockdep = Lockdep::new();
+        let x = Arc::new(lockdep.mutex("x", 0u64));
+        let y = Arc::new(lockdep.mutex("y", 0u64));
+        let refusals = within(PATIENCE, "two threads taking x, y and y, x", move || {
+            let both_hold_one = Arc::new(Barrier::new(2));
+            let racers: Vec<_> = [(Arc::clone(&x), Arc::clone(&y)), (y, x)]
+                .into_iter()
+                .map(|(first, second)| {
+                    let both_hold_one = Arc::clone(&both_hold_one);
+                    thread::spawn(move || {
+                        let guard = first.lock();
+                        both_hold_one.wait();
+                        let guard = guard.map_err(|v| format!("{v:?}"))?;
+                        let refused = second.lock().map(drop).is_err();
+                        drop(guard);
+                        Ok::<bool, String>(refused)
+                    })
+                })
+                .collect();
+            join_all(racers)
+        });
+        let mut refused = 0;
+        for outcome in refusals {
+            match outcome {
+                Ok(r) => refused += r as usize,
+                Err(v) => fail!("a first lock, taken with nothing held, was refused with {v}"),
+            }
+        }
+        ensure!(
+            refused == 1,
+            "round {round}: thread A holds x and takes y while thread B holds y and takes x: \
+             {refused} of them were refused, expected exactly one (the one whose check comes \
+             second sees the other's edge; check and record the edge before blocking, in one \
+             step)"
+        );
+    }
+}
+
+/// A chain of orders recorded by separate threads (x0 -> x1, x1 -> x2, ...), plus harmless
+/// extra orders; then x_last -> x0 is refused with a cycle through the chain.
+fn lockdep_longer_cycles(t: &mut Trial) {
+    for _ in 0..3 {
+        let length = t.rng().usize(3..=6);
+        let extras = t.rng().usize(0..=3);
+        let names = lock_names(t, length + extras);
+        let lockdep = Lockdep::new();
+        let locks: Vec<Arc<TrackedMutex<u64>>> = names
+            .iter()
+            .map(|n| Arc::new(lockdep.mutex(n, 0)))
+            .collect();
+        let mut edges = Vec::new();
+        let record = |a: usize, b: usize, edges: &mut Vec<(String, String)>| {
+            if let Some(problem) = take_in_order(&locks[a], &locks[b]) {
+                fail!(
+                    "after the orders {edges:?}, a thread took {} then {}, which closes no \
+                     cycle: {problem}",
+                    names[a],
+                    names[b]
+                );
+            }
+            edges.push(edge(&names[a], &names[b]));
+        };
+        for i in 0..length - 1 {
+            record(i, i + 1, &mut edges);
+        }
+        // Harmless orders: forward shortcuts along the chain, and chain -> extra locks.
+        for _ in 0..t.rng().usize(0..=2) {
+            let a = t.rng().usize(0..length - 2);
+            let b = t.rng().usize(a + 2..length);
+            record(a, b, &mut edges);
+        }
+        for extra in length..length + extras {
+            let a = t.rng().usize(0..length);
+            record(a, extra, &mut edges);
+        }
+        // An extra lock may be held too: it adds a closing edge of its own.
+        let hold_extra = extras > 0 && t.rng().bool();
+        let (last, first) = (Arc::clone(&locks[length - 1]), Arc::clone(&locks[0]));
+        let extra = hold_extra.then(|| Arc::clone(&locks[length]));
+        let outcome = within(PATIENCE, "closing the chain", move || {
+            let _last = last.lock().map_err(|v| format!("{v:?}"))?;
+            // Extra locks only ever come after chain locks, so this closes no cycle.
+            let _extra = match &extra {
+                Some(e) => Some(e.lock().map_err(|v| format!("{v:?}"))?),
+                None => None,
+            };
+            Ok::<_, String>(first.lock().map(drop).err())
+        });
+        let (first_name, last_name) = (&names[0], &names[length - 1]);
+        let violation = match outcome {
+            Err(v) => fail!(
+                "after the orders {edges:?}, taking {last_name} (then maybe {}) was refused with {v}",
+                names[length.min(names.len() - 1)]
+            ),
+            Ok(None) => fail!(
+                "after the orders {edges:?} (each by its own thread), a thread holding \
+                 {last_name} took {first_name}: accepted, but that closes the cycle \
+                 {first_name} -> ... -> {last_name} -> {first_name}. Look for a path from the \
+                 lock being taken to any lock the thread holds"
+            ),
+            Ok(Some(violation)) => violation,
+        };
+        let mut all = edges.clone();
+        all.push(edge(last_name, first_name));
+        if hold_extra {
+            // Taken while holding the chain's last lock, then holding it while taking the first.
+            all.push(edge(last_name, &names[length]));
+            all.push(edge(&names[length], first_name));
+        }
+        ensure_cycle(
+            &violation,
+            &all,
+            &format!("after the orders {edges:?}, taking {first_name} while holding {last_name}"),
+        );
+    }
+}
+
+/// Re-locking a lock the thread holds is refused as `[a, a]` at once (not a self-deadlock), and
+/// leaves the lock held once.
+fn lockdep_self_relock(t: &mut Trial) {
+    let names = lock_names(t, 2);
+    let (a_name, b_name) = (names[0].clone(), names[1].clone());
+    let lockdep = Lockdep::new();
+    let a = Arc::new(lockdep.mutex(&a_name, 7u64));
+    let b = Arc::new(lockdep.mutex(&b_name, 0u64));
+    let also_hold_b = t.rng().bool();
+    let outcome = {
+        let (a, b) = (Arc::clone(&a), Arc::clone(&b));
+        within(
+            PATIENCE,
+            "locking a lock the thread already holds",
+            move || {
+                let _b = also_hold_b.then(|| b.lock().map(drop));
+                let mut guard = a.lock().map_err(|v| format!("{v:?}"))?;
+                let second = a.lock().map(drop).err();
+                *guard += 1;
+                Ok::<_, String>(second)
+            },
+        )
+    };
+    match outcome {
+        Err(v) => fail!("a free lock taken alone was refused with {v}"),
+        Ok(None) => fail!("a thread holding {a_name} locked it again and got a second guard"),
+        Ok(Some(violation)) => ensure_eq!(
+            violation.cycle,
+            vec![a_name.clone(), a_name.clone()],
+            "the cycle reported for re-locking {a_name} (holding {})",
+            if also_hold_b {
+                b_name.as_str()
+            } else {
+                "nothing else"
+            }
+        ),
+    }
+    let value = within(PATIENCE, "locking it from another thread", move || {
+        a.lock().map(|g| *g).map_err(|v| format!("{v:?}"))
+    });
+    ensure_eq!(
+        value,
+        Ok(8),
+        "the lock's value seen by another thread after the refused re-lock (it must be free \
+         and hold the update made through the first guard)"
+    );
+}
+
+/// Threads take random subsets of the locks, always in one global order, and release them in
+/// random orders: nothing may ever be refused, and the locks still exclude each other.
+fn lockdep_consistent_orders(t: &mut Trial) {
+    let count = t.rng().usize(4..=8);
+    let threads = t.rng().usize(3..=6);
+    let rounds = t.rng().usize(300..=600);
+    let names = lock_names(t, count);
+    let seed = t.seed();
+    let lockdep = Lockdep::new();
+    // Rank = position in `locks`; names are shuffled, so rank is not alphabetical.
+    let locks: Arc<Vec<TrackedMutex<u64>>> =
+        Arc::new(names.iter().map(|n| lockdep.mutex(n, 0)).collect());
+    let taken = Arc::new(AtomicUsize::new(0));
+    let workers = {
+        let (locks, taken, names) = (Arc::clone(&locks), Arc::clone(&taken), names.clone());
+        spawn_together(threads, move |i| {
+            let mut rng = XorShift::new(seed, i);
+            let mut counts = vec![0u64; count];
+            for round in 0..rounds {
+                let mut guards = Vec::new();
+                for rank in 0..count {
+                    if rng.below(3) == 0 {
+                        match locks[rank].lock() {
+                            Ok(mut guard) => {
+                                // A read-modify-write split by a yield: lost unless exclusive.
+                                let seen = *guard;
+                                if rng.below(8) == 0 {
+                                    thread::yield_now();
+                                }
+                                *guard = seen + 1;
+                                counts[rank] += 1;
+                                guards.push(guard);
+                            }
+                            Err(v) => {
+                                return Err(format!(
+                                    "round {round}: taking {} (after {} locks of the same \
+                                     global order {:?}) was refused with {v:?}: no two threads \
+                                     ever took these locks in different orders",
+                                    names[rank],
+                                    guards.len(),
+                                    names
+                                ));
+                            }
+                        }
+                    }
+                }
+                // Release in a random order.
+                while !guards.is_empty() {
+                    let k = rng.below(guards.len());
+                    drop(guards.swap_remove(k));
+                }
+            }
+            taken.fetch_add(1, SeqCst);
+            Ok(counts)
+        })
+    };
+    let finished = harness::wait_until(PATIENCE * 2, || taken.load(SeqCst) == threads);
+    ensure!(
+        finished,
+        "{threads} threads taking up to {count} tracked locks in one global order did not \
+         finish within {:?}: something blocked for good",
+        PATIENCE * 2
+    );
+    let mut expected = vec![0u64; count];
+    for outcome in join_all(workers) {
+        match outcome {
+            Ok(counts) => {
+                for (total, c) in expected.iter_mut().zip(counts) {
+                    *total += c;
+                }
+            }
+            Err(message) => fail!("{message}"),
+        }
+    }
+    let seen = within(PATIENCE, "reading the counters", move || {
+        locks
+            .iter()
+            .map(|l| l.lock().map(|g| *g).unwrap_or(u64::MAX))
+            .collect::<Vec<u64>>()
+    });
+    ensure_eq!(
+        seen,
+        expected,
+        "the counters incremented under each tracked lock (increments were lost: the lock does \
+         not exclude other threads)"
+    );
+}
+
+/// A refused acquisition holds nothing (another thread can take the lock, the refused thread
+/// is not counted as holding it) and records no edge (the original order stays allowed).
+fn lockdep_refused_lock_not_held(t: &mut Trial) {
+    let names = lock_names(t, 2);
+    let (x_name, y_name) = (names[0].clone(), names[1].clone());
+    let lockdep = Lockdep::new();
+    let x = Arc::new(lockdep.mutex(&x_name, 0u64));
+    let y = Arc::new(lockdep.mutex(&y_name, 0u64));
+    if let Some(problem) = take_in_order(&x, &y) {
+        fail!("a thread took {x_name} then {y_name}: {problem}");
+    }
+    let report = {
+        let (x, y) = (Arc::clone(&x), Arc::clone(&y));
+        within(PATIENCE, "the refused thread", move || {
+            let _y = y
+                .lock()
+                .map_err(|v| format!("{y_name} alone was refused: {v:?}"))?;
+            if x.lock().map(drop).is_ok() {
+                return Err(format!(
+                    "after {x_name} -> {y_name}, taking {x_name} while holding {y_name} was \
+                     accepted (it closes a cycle)"
+                ));
+            }
+            // Another thread can take x: the refused call left it unlocked.
+            let x2 = Arc::clone(&x);
+            let other = thread::spawn(move || x2.lock().map(|g| *g).is_ok());
+            let deadline = std::time::Instant::now() + PATIENCE;
+            while !other.is_finished() {
+                if std::time::Instant::now() > deadline {
+                    return Err(format!(
+                        "after a refused lock of {x_name}, another thread could not take \
+                         {x_name} within {PATIENCE:?}: the refused acquisition still holds it"
+                    ));
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+            if !other.join().unwrap_or(false) {
+                return Err(format!(
+                    "another thread, holding nothing, was refused {x_name} after this thread's \
+                     refusal"
+                ));
+            }
+            Ok(())
+        })
+    };
+    if let Err(message) = report {
+        fail!("{message}");
+    }
+    // No edge y -> x was recorded, so x then y is still fine; and the refused thread is gone.
+    if let Some(problem) = take_in_order(&x, &y) {
+        fail!(
+            "after a refused attempt to take {} while holding {}, a thread took them in the \
+             original order {} then {}: {problem}. A refused acquisition must record no edge",
+            names[0],
+            names[1],
+            names[0],
+            names[1]
+        );
+    }
+    // The refusing thread is the one that asks again: a refused lock is not in its held set.
+    let x2_name = names[0].clone();
+    let outcome = within(
+        PATIENCE,
+        "locking after a refusal in the same thread",
+        move || {
+            let guard = y.lock().map_err(|v| format!("{v:?}"))?;
+            let refused = x.lock().map(drop).is_err();
+            drop(guard);
+            if !refused {
+                return Err("the inverted order was accepted the second time".to_string());
+            }
+            x.lock().map(drop).map_err(|v| {
+                format!(
+                "after a refused attempt to take {x2_name}, the same thread released everything \
+                 and took {x2_name} alone: refused with {v:?} (the refused lock was counted as \
+                 held)"
+            )
+            })
+        },
+    );
+    if let Err(message) = outcome {
+        fail!("{message}");
+    }
+}
+
+/// Separate `Lockdep`s have separate graphs and held sets, and held sets are per thread.
+fn lockdep_independent(t: &mut Trial) {
+    let names = lock_names(t, 2);
+    let (a_name, b_name) = (names[0].clone(), names[1].clone());
+    let first = Lockdep::new();
+    let second = Lockdep::new();
+    let (a1, b1) = (
+        Arc::new(first.mutex(&a_name, 0u64)),
+        Arc::new(first.mutex(&b_name, 0u64)),
+    );
+    let (a2, b2) = (
+        Arc::new(second.mutex(&a_name, 0u64)),
+        Arc::new(second.mutex(&b_name, 0u64)),
+    );
+    if let Some(problem) = take_in_order(&a1, &b1) {
+        fail!("in a first Lockdep, taking {a_name} then {b_name}: {problem}");
+    }
+    if let Some(problem) = take_in_order(&b2, &a2) {
+        fail!(
+            "a first Lockdep saw {a_name} -> {b_name}; in a second Lockdep, whose locks have the \
+             same names, taking {b_name} then {a_name}: {problem}. Each Lockdep has its own graph"
+        );
+    }
+    if let Some(problem) = take_in_order(&a1, &a2) {
+        fail!(
+            "holding {a_name} of one Lockdep and taking {a_name} of another: {problem}. They are \
+             different locks, with separate held sets"
+        );
+    }
+    // Thread A holds x while thread B takes y: no order between x and y (nobody held both).
+    let lockdep = Lockdep::new();
+    let x = Arc::new(lockdep.mutex(&a_name, 0u64));
+    let y = Arc::new(lockdep.mutex(&b_name, 0u64));
+    within(PATIENCE, "two threads holding one lock each", {
+        let (x, y) = (Arc::clone(&x), Arc::clone(&y));
+        move || {
+            let x_held = Arc::new(Barrier::new(2));
+            let y_taken = Arc::new(Barrier::new(2));
+            let a = {
+                let (x_held, y_taken) = (Arc::clone(&x_held), Arc::clone(&y_taken));
+                thread::spawn(move || {
+                    let _g = x.lock();
+                    x_held.wait();
+                    y_taken.wait();
+                })
+            };
+            let b = thread::spawn(move || {
+                x_held.wait();
+                let g = y.lock();
+                y_taken.wait();
+                drop(g);
+            });
+            join_all([a, b]);
+        }
+    });
+    if let Some(problem) = take_in_order(&y, &x) {
+        fail!(
+            "thread A held {a_name} while thread B took {b_name} (nobody ever held both); then a              thread took {b_name} then {a_name}: {problem}. The held set is per thread: B held \
+             nothing when it took {b_name}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// performance
+
+/// Threads blocked in `TrackedMutex::lock` sleep: no CPU, no polling.
+fn waiters_sleep(_t: &mut Trial) {
+    let lockdep = Lockdep::new();
+    let mutex = Arc::new(lockdep.mutex("busy", 0u64));
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let mutex = Arc::clone(&mutex);
+        thread::spawn(move || {
+            let guard = mutex.lock();
+            let _ = held_tx.send(guard.is_ok());
+            let _ = release_rx.recv();
+            drop(guard);
+        })
+    };
+    ensure!(
+        held_rx.recv_timeout(PATIENCE).unwrap_or(false),
+        "a free tracked lock could not be taken"
+    );
+    // Let the holder fall asleep first, so that it is part of the baseline.
+    thread::sleep(Duration::from_millis(20));
+    let baseline = harness::sleeping_threads();
+    let waiters: Vec<_> = (0..4)
+        .map(|_| {
+            let mutex = Arc::clone(&mutex);
+            thread::spawn(move || {
+                let mut guard = mutex.lock().expect("a lock taken alone was refused");
+                *guard += 1;
+            })
+        })
+        .collect();
+    let asleep = harness::wait_sleeping(baseline, 4, PATIENCE);
+    if !asleep {
+        let _ = release_tx.send(());
+        let _ = harness::wait_until(PATIENCE, || waiters.iter().all(|w| w.is_finished()));
+        fail!(
+            "4 threads blocked in TrackedMutex::lock() never went to sleep within {PATIENCE:?}: \
+             a blocked thread must sleep (a blocks::sync::Mutex or a futex), not spin"
+        );
+    }
+    let window = Duration::from_millis(300);
+    let before = Usage::now();
+    thread::sleep(window);
+    let used = Usage::now().since(before);
+    let _ = release_tx.send(());
+    within(PATIENCE, "the waiters after the release", move || {
+        join_all(waiters);
+        let _ = holder.join();
+    });
+    ensure!(
+        used.cpu <= window / 8,
+        "4 threads blocked in TrackedMutex::lock() burned {:?} of CPU in {window:?}: they must \
+         sleep, not spin",
+        used.cpu
+    );
+    ensure!(
+        used.context_switches <= 150,
+        "4 threads blocked in TrackedMutex::lock() made {} context switches in {window:?}: they \
+         poll (sleep and re-check) instead of sleeping until the lock is released",
+        used.context_switches
+    );
+}
+
+fn main() {
+    harness::main(harness::checks![
+        transfers_move_money,
+        errors_in_order,
+        opposite_transfers_finish,
+        total_is_consistent,
+        dine_never_deadlocks,
+        lockdep_inverted_order,
+        lockdep_longer_cycles,
+        lockdep_self_relock,
+        lockdep_consistent_orders,
+        lockdep_refused_lock_not_held,
+        lockdep_independent,
+        waiters_sleep,
+    ])
+}
