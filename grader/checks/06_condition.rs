@@ -165,6 +165,13 @@ fn notify_exact_count_fifo(t: &mut Trial) {
             ids.push(next_id);
             next_id += 1;
         }
+        // notify(0) asks for nobody: every waiter stays queued.
+        locked(&condition, "notify(0)", |log| log.notify(0));
+        let woke = woken(&condition, 0, &format!("round {round}: notify(0)"));
+        ensure!(
+            woke.is_empty(),
+            "round {round}: notify(0) with {k} waiting woke {woke:?}; it must wake nobody"
+        );
         let mut expected: Vec<usize> = Vec::new();
         let mut remaining = ids.as_slice();
         while !remaining.is_empty() {

@@ -595,6 +595,12 @@ fn timeout_breaks_for_everyone(t: &mut Trial) {
 /// `abort` and `reset` wake every waiter with `Err`; an aborted barrier stays broken until
 /// `reset`; after `reset`, the barrier works again.
 fn reset_and_abort(t: &mut Trial) {
+    // Misuse first: a barrier nobody can ever complete is refused at once, as Python's
+    // `Barrier(0)` raises.
+    ensure!(
+        panic::catch_unwind(|| drop(Barrier::new(0))).is_err(),
+        "Barrier::new(0) returned a barrier; a barrier needs at least one party, so it must panic"
+    );
     for reset in [false, true] {
         // At least two waiters: waking only one of them is a bug to catch.
         let parties = t.rng().usize(3..=6);
