@@ -16,7 +16,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread as std_thread;
 use std::time::{Duration, Instant};
 
-use harness::{ensure, ensure_eq, fail, join_all, within, Trial, Usage};
+use harness::{ensure, ensure_eq, fail, join_all, settle, within, Trial, Usage};
 use threads::{active_count, current_name, greetings, shutdown, Error, Runnable, Thread};
 
 /// How long a call that should return may take before we call it blocked (generous: the
@@ -59,14 +59,6 @@ fn gated_thread(gate: &Arc<Gate>, finished: &Arc<AtomicBool>) -> Thread {
         gate.wait();
         finished.store(true, SeqCst);
     })
-}
-
-/// Gives threads just started time to block: waits until `n` more threads than `baseline` sleep
-/// in the kernel (at most a second: a spinning joiner never sleeps, and that is the performance
-/// check's business), then a little longer.
-fn settle(baseline: usize, n: usize) {
-    harness::wait_sleeping(baseline, n, Duration::from_secs(1));
-    std_thread::sleep(Duration::from_millis(20));
 }
 
 /// The number N of a "Thread-N" name, or a failure naming the thread's creator.
@@ -978,7 +970,7 @@ fn concurrent_lifecycle(t: &mut Trial) {
                     for i in 0..per_creator {
                         let tx = tx.clone();
                         let (name_tx, name_rx) = mpsc::channel::<String>();
-                        let pause = (seed as usize + c * 7 + i) % 3 == 0;
+                        let pause = (seed as usize + c * 7 + i).is_multiple_of(3);
                         let thread = Thread::new(move || {
                             let expected = name_rx.recv().unwrap_or_default();
                             if pause {

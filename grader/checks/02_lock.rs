@@ -7,11 +7,13 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{ensure, ensure_eq, fail, join_all, within, Trial, Usage};
+use harness::{
+    ensure, ensure_eq, fail, join_all, settle, spawn_together, within, Trial, Usage, XorShift,
+};
 use lock::{count_locked, Error, Lock, Mutex};
 
 /// How long a call that should return may take before we call it blocked (generous: the
@@ -21,32 +23,6 @@ const PATIENCE: Duration = Duration::from_secs(3);
 /// How long a whole stress workload may take (many threads, thousands of lock operations, a
 /// perturbed schedule, a loaded machine) before we call it stuck.
 const WORKLOAD: Duration = Duration::from_secs(10);
-
-/// Starts `n` threads together: each waits at the barrier, then runs `body(index)`.
-fn spawn_together<T: Send + 'static>(
-    n: usize,
-    body: impl Fn(usize) -> T + Send + Sync + 'static,
-) -> Vec<thread::JoinHandle<T>> {
-    let start = Arc::new(Barrier::new(n));
-    let body = Arc::new(body);
-    (0..n)
-        .map(|i| {
-            let (start, body) = (Arc::clone(&start), Arc::clone(&body));
-            thread::spawn(move || {
-                start.wait();
-                body(i)
-            })
-        })
-        .collect()
-}
-
-/// Gives `n` threads just started time to block: waits until `n` more threads than `baseline`
-/// sleep in the kernel (at most a second: a spinning waiter never sleeps, and that is the
-/// performance check's business, not this one's), then a little longer.
-fn settle(baseline: usize, n: usize) {
-    harness::wait_sleeping(baseline, n, Duration::from_secs(1));
-    thread::sleep(Duration::from_millis(20));
-}
 
 /// The first misbehaviour a worker saw. A worker that finds one records it, leaves the critical
 /// section normally and stops, so that the others are not left blocked behind a dead worker.
@@ -79,22 +55,6 @@ impl FirstFailure {
         {
             fail!("{message}");
         }
-    }
-}
-
-/// A tiny xorshift stream per worker thread, derived from the trial's seed.
-struct WorkerRng(u64);
-
-impl WorkerRng {
-    fn new(seed: u64, worker: usize) -> WorkerRng {
-        WorkerRng((seed ^ (worker as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
-    }
-
-    fn next(&mut self) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 as usize
     }
 }
 
@@ -671,13 +631,13 @@ fn mutual_exclusion(t: &mut Trial) {
                 Arc::clone(&failure),
             );
             spawn_together(threads, move |i| {
-                let mut rng = WorkerRng::new(seed, i);
+                let mut rng = XorShift::stream(seed, i);
                 let total: usize = weights.iter().sum();
                 for step in 0..increments {
                     if failure.raised() {
                         return;
                     }
-                    let mut pick = rng.next() % total;
+                    let mut pick = rng.below(total);
                     let way = weights.iter().position(|&w| {
                         let hit = pick < w;
                         pick = pick.wrapping_sub(w);
@@ -695,7 +655,7 @@ fn mutual_exclusion(t: &mut Trial) {
                             None
                         }
                         Some(2) => {
-                            let timeout = Duration::from_micros(rng.next() as u64 % 300);
+                            let timeout = Duration::from_micros(rng.next_u64() % 300);
                             while !lock.acquire_timeout(timeout) {}
                             None
                         }
@@ -711,7 +671,7 @@ fn mutual_exclusion(t: &mut Trial) {
                         ));
                     }
                     let value = counter.load(SeqCst);
-                    if rng.next() % 32 == 0 {
+                    if rng.below(32) == 0 {
                         thread::yield_now();
                     }
                     counter.store(value + 1, SeqCst);

@@ -11,40 +11,11 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use harness::{ensure, ensure_eq, fail, within, Trial};
+use harness::{ensure, ensure_eq, fail, join_failing_fast, within, Trial, XorShift};
 use rlock::{Error, Ledger, RLock, ReentrantMutex, TransferError};
 
 /// How long a call that should return at once (or soon) may take before it counts as blocked.
 const LIMIT: Duration = Duration::from_secs(2);
-
-/// Joins the workers, failing as soon as one fails (with its own message) instead of waiting for
-/// the others, which may be stuck behind a lock the failed one held; fails if they have not all
-/// finished within `limit`.
-fn join_within<T>(limit: Duration, what: &str, handles: Vec<JoinHandle<T>>) -> Vec<T> {
-    let deadline = Instant::now() + limit;
-    let mut handles: Vec<Option<JoinHandle<T>>> = handles.into_iter().map(Some).collect();
-    let mut results: Vec<Option<T>> = handles.iter().map(|_| None).collect();
-    loop {
-        let mut pending = 0;
-        for (slot, result) in handles.iter_mut().zip(results.iter_mut()) {
-            if slot.as_ref().is_some_and(|h| h.is_finished()) {
-                match slot.take().unwrap().join() {
-                    Ok(value) => *result = Some(value),
-                    Err(payload) => std::panic::resume_unwind(payload),
-                }
-            } else if slot.is_some() {
-                pending += 1;
-            }
-        }
-        if pending == 0 {
-            return results.into_iter().map(Option::unwrap).collect();
-        }
-        if Instant::now() >= deadline {
-            fail!("{what}: {pending} thread(s) still blocked after {limit:?} (deadlock or lost wake-up?)");
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// If a waiter already returned, reports why: its own failure, or that it got through a lock
 /// that was held.
@@ -362,7 +333,7 @@ fn timeouts(t: &mut Trial) {
     }
     thread::sleep(Duration::from_millis(10));
     to_holder.send(()).unwrap();
-    let waited = join_within(
+    let waited = join_failing_fast(
         LIMIT * 2,
         "acquire_timeout(30 s) and acquire_timeout(Duration::MAX) waiting for a release",
         waiters,
@@ -445,12 +416,12 @@ fn reentrant_mutex(t: &mut Trial) {
     let handles = (0..threads)
         .map(|i| {
             let (mutex, start) = (Arc::clone(&mutex), Arc::clone(&start));
-            let mut rng = fastrand_like(t.seed() ^ i as u64);
+            let mut rng = XorShift::new(t.seed() ^ i as u64);
             thread::spawn(move || {
                 start.wait();
                 for _ in 0..rounds {
                     let outer = mutex.lock();
-                    let inner = match rng() % 3 {
+                    let inner = match rng.next_u64() % 3 {
                         0 => Some(mutex.lock()),
                         1 => Some(mutex.try_lock().unwrap_or_else(|| {
                             harness::fail!(
@@ -460,11 +431,11 @@ fn reentrant_mutex(t: &mut Trial) {
                         _ => None,
                     };
                     let value = outer.get();
-                    if rng().is_multiple_of(4) {
+                    if rng.next_u64().is_multiple_of(4) {
                         thread::yield_now();
                     }
                     inner.as_deref().unwrap_or(&*outer).set(value + 1);
-                    if rng().is_multiple_of(2) {
+                    if rng.next_u64().is_multiple_of(2) {
                         drop(outer);
                         drop(inner);
                     } else {
@@ -475,7 +446,7 @@ fn reentrant_mutex(t: &mut Trial) {
             })
         })
         .collect();
-    join_within(
+    join_failing_fast(
         Duration::from_secs(10),
         "threads counting under a ReentrantMutex",
         handles,
@@ -483,17 +454,6 @@ fn reentrant_mutex(t: &mut Trial) {
     let mutex = Arc::try_unwrap(mutex).unwrap_or_else(|_| fail!("a thread still holds the mutex"));
     let total = 8 + (threads * rounds) as u64;
     ensure_eq!(mutex.into_inner().get(), total, "the count after {threads} threads each did {rounds} increments under the ReentrantMutex (lost updates: two threads were inside at once)");
-}
-
-/// A small deterministic generator for worker threads (the trial's rng stays on the check thread).
-fn fastrand_like(seed: u64) -> impl FnMut() -> u64 {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
 }
 
 /// The ledger's single-threaded semantics (a non-reentrant lock deadlocks in transfer).
@@ -672,7 +632,7 @@ fn wakes_after_last_release(t: &mut Trial) {
         }
         to_owner.send(()).unwrap();
         recv(&from_owner, "the owner's last release");
-        join_within(
+        join_failing_fast(
             LIMIT * 2,
             &format!("round {round}: {waiters} waiter(s) after the owner's last release"),
             handles,
@@ -746,16 +706,16 @@ fn contended_ownership(t: &mut Trial) {
     let handles = (0..threads)
         .map(|i| {
             let (lock, inside, counter, start) = (Arc::clone(&lock), Arc::clone(&inside), Arc::clone(&counter), Arc::clone(&start));
-            let mut rng = fastrand_like(t.seed().wrapping_add(31 * i as u64 + 1));
+            let mut rng = XorShift::new(t.seed().wrapping_add(31 * i as u64 + 1));
             thread::spawn(move || {
                 start.wait();
                 for _ in 0..rounds {
-                    if rng().is_multiple_of(4) {
+                    if rng.next_u64().is_multiple_of(4) {
                         ensure!(!lock.is_owned(), "is_owned() is true in a thread that does not hold the RLock");
                         ensure_eq!(lock.recursion_count(), 0, "recursion_count() in a thread that does not hold the RLock");
                         ensure_eq!(lock.release(), Err(Error::NotOwner), "release() by a thread that does not hold the RLock");
                     }
-                    match rng() % 4 {
+                    match rng.next_u64() % 4 {
                         0 => lock.acquire(),
                         1 => ensure!(lock.acquire_timeout(Duration::MAX), "acquire_timeout(Duration::MAX) returned false"),
                         2 => {
@@ -764,15 +724,15 @@ fn contended_ownership(t: &mut Trial) {
                             }
                         }
                         _ => {
-                            while !lock.acquire_timeout(Duration::from_micros(rng() % 2000)) {}
+                            while !lock.acquire_timeout(Duration::from_micros(rng.next_u64() % 2000)) {}
                         }
                     }
                     ensure!(!inside.swap(true, SeqCst), "two threads held the RLock at once");
                     ensure!(lock.is_owned(), "is_owned() is false right after acquiring (the owner was lost or overwritten)");
                     ensure_eq!(lock.recursion_count(), 1, "recursion_count() right after a first acquire");
-                    let depth = (rng() % 4) as usize;
+                    let depth = (rng.next_u64() % 4) as usize;
                     for level in 2..=depth + 1 {
-                        let reentered = match rng() % 3 {
+                        let reentered = match rng.next_u64() % 3 {
                             0 => {
                                 lock.acquire();
                                 true
@@ -784,7 +744,7 @@ fn contended_ownership(t: &mut Trial) {
                         ensure_eq!(lock.recursion_count(), level, "recursion_count() of the owner after {level} acquires");
                     }
                     let value = counter.load(SeqCst);
-                    if rng().is_multiple_of(8) {
+                    if rng.next_u64().is_multiple_of(8) {
                         thread::yield_now();
                     }
                     counter.store(value + 1, SeqCst);
@@ -801,7 +761,7 @@ fn contended_ownership(t: &mut Trial) {
             })
         })
         .collect();
-    join_within(
+    join_failing_fast(
         Duration::from_secs(10),
         "threads taking turns on one RLock",
         handles,
@@ -832,14 +792,14 @@ fn ledger_atomic_transfers(t: &mut Trial) {
     let mover_handles: Vec<_> = (0..movers)
         .map(|i| {
             let (ledger, start) = (Arc::clone(&ledger), Arc::clone(&start));
-            let mut rng = fastrand_like(t.seed().wrapping_add(7 * i as u64 + 3));
+            let mut rng = XorShift::new(t.seed().wrapping_add(7 * i as u64 + 3));
             thread::spawn(move || {
                 start.wait();
                 let mut moved = vec![0i64; accounts];
                 for _ in 0..rounds {
-                    let from = (rng() % accounts as u64) as usize;
-                    let to = (rng() % accounts as u64) as usize;
-                    let amount = rng() % (2 * initial);
+                    let from = (rng.next_u64() % accounts as u64) as usize;
+                    let to = (rng.next_u64() % accounts as u64) as usize;
+                    let amount = rng.next_u64() % (2 * initial);
                     if ledger.transfer(from, to, amount).is_ok() {
                         moved[from] -= amount as i64;
                         moved[to] += amount as i64;
@@ -864,13 +824,13 @@ fn ledger_atomic_transfers(t: &mut Trial) {
             })
         })
         .collect();
-    let moved = join_within(
+    let moved = join_failing_fast(
         Duration::from_secs(10),
         "concurrent Ledger transfers",
         mover_handles,
     );
     stop.store(true, SeqCst);
-    join_within(LIMIT, "observers reading total()", observer_handles);
+    join_failing_fast(LIMIT, "observers reading total()", observer_handles);
     for account in 0..accounts {
         let expected = initial as i64 + moved.iter().map(|m| m[account]).sum::<i64>();
         ensure_eq!(ledger.balance(account) as i64, expected, "balance({account}) after the concurrent transfers (what the successful transfers add up to)");
@@ -930,7 +890,7 @@ fn waiters_sleep(_t: &mut Trial) {
     ensure!(used.cpu <= Duration::from_millis(90), "{WAITERS} threads blocked on a held RLock burned {:?} of CPU in {WINDOW:?}: they must sleep, not spin", used.cpu);
     ensure!(used.context_switches <= 40 * WAITERS as u64 + 50, "{WAITERS} threads blocked on a held RLock made {} context switches in {WINDOW:?}: they are polling (sleeping in short naps) instead of sleeping until woken", used.context_switches);
     ensure_eq!(lock.release(), Ok(()), "release() by the owner");
-    join_within(LIMIT, "waiters after the RLock was released", handles);
+    join_failing_fast(LIMIT, "waiters after the RLock was released", handles);
     ensure_eq!(
         got_in.load(SeqCst),
         WAITERS,

@@ -12,39 +12,11 @@ use std::sync::{Arc, Barrier};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use harness::{ensure, ensure_eq, fail, within, Trial};
+use harness::{ensure, ensure_eq, fail, join_failing_fast, within, Trial, XorShift};
 use semaphore::{BoundedSemaphore, ConnectionPool, Error, Semaphore};
 
 /// How long a call that should return at once (or soon) may take before it counts as blocked.
 const LIMIT: Duration = Duration::from_secs(2);
-
-/// Joins the workers, failing as soon as one fails (with its own message) instead of waiting for
-/// the others; fails if they have not all finished within `limit`.
-fn join_within<T>(limit: Duration, what: &str, handles: Vec<JoinHandle<T>>) -> Vec<T> {
-    let deadline = Instant::now() + limit;
-    let mut handles: Vec<Option<JoinHandle<T>>> = handles.into_iter().map(Some).collect();
-    let mut results: Vec<Option<T>> = handles.iter().map(|_| None).collect();
-    loop {
-        let mut pending = 0;
-        for (slot, result) in handles.iter_mut().zip(results.iter_mut()) {
-            if slot.as_ref().is_some_and(|h| h.is_finished()) {
-                match slot.take().unwrap().join() {
-                    Ok(value) => *result = Some(value),
-                    Err(payload) => panic::resume_unwind(payload),
-                }
-            } else if slot.is_some() {
-                pending += 1;
-            }
-        }
-        if pending == 0 {
-            return results.into_iter().map(Option::unwrap).collect();
-        }
-        if Instant::now() >= deadline {
-            fail!("{what}: {pending} thread(s) still blocked after {limit:?} (deadlock or lost wake-up?)");
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// Re-raises the failure of any worker that already ended with one (the others are left alone).
 fn propagate_failures<T>(handles: &mut Vec<JoinHandle<T>>) {
@@ -63,17 +35,6 @@ fn propagate_failures<T>(handles: &mut Vec<JoinHandle<T>>) {
 /// Whether `f` panics (the panic is expected and swallowed).
 fn panics(f: impl FnOnce()) -> bool {
     panic::catch_unwind(AssertUnwindSafe(f)).is_err()
-}
-
-/// A small deterministic generator for worker threads (the trial's rng stays on the check thread).
-fn worker_rng(seed: u64) -> impl FnMut() -> u64 {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
 }
 
 /// Either semaphore, so that the shared checks run on both.
@@ -427,7 +388,7 @@ fn timeouts(t: &mut Trial) {
             .collect();
         thread::sleep(Duration::from_millis(20));
         sem.release_n(2, false);
-        let waited = join_within(
+        let waited = join_failing_fast(
             LIMIT * 2,
             "acquire_timeout(30 s) and acquire_timeout(Duration::MAX) after release_n(2)",
             waiters,
@@ -479,7 +440,7 @@ fn timeouts(t: &mut Trial) {
     };
     thread::sleep(Duration::from_millis(20));
     drop(connection);
-    let got = join_within(
+    let got = join_failing_fast(
         LIMIT,
         "get_timeout(30 s) after a connection was returned",
         vec![waiter],
@@ -644,7 +605,7 @@ fn release_n_wakes_waiters(t: &mut Trial) {
         for _ in first..waiters {
             sem.release_n(1, true);
         }
-        join_within(LIMIT, &format!("round {round}: {name}: the last {} waiter(s) after as many release() calls in a row", waiters - first), handles);
+        join_failing_fast(LIMIT, &format!("round {round}: {name}: the last {} waiter(s) after as many release() calls in a row", waiters - first), handles);
         ensure_eq!(
             sem.value(),
             0,
@@ -671,11 +632,11 @@ fn max_concurrency(t: &mut Trial) {
     let handles = (0..threads)
         .map(|i| {
             let (sem, inside, peak, start) = (Arc::clone(&sem), Arc::clone(&inside), Arc::clone(&peak), Arc::clone(&start));
-            let mut rng = worker_rng(t.seed().wrapping_add(17 * i as u64 + 5));
+            let mut rng = XorShift::new(t.seed().wrapping_add(17 * i as u64 + 5));
             thread::spawn(move || {
                 start.wait();
                 for _ in 0..rounds {
-                    let method = rng() % 5;
+                    let method = rng.next_u64() % 5;
                     match method {
                         0 => sem.acquire(),
                         1 => {
@@ -684,7 +645,7 @@ fn max_concurrency(t: &mut Trial) {
                                 sem.acquire();
                             }
                         }
-                        2 => while !sem.acquire_timeout(Duration::from_micros(rng() % 3000)) {},
+                        2 => while !sem.acquire_timeout(Duration::from_micros(rng.next_u64() % 3000)) {},
                         3 => ensure!(sem.acquire_timeout(Duration::MAX), "{name}::acquire_timeout(Duration::MAX) returned false"),
                         // 4: a permit() guard, taken below.
                         _ => {}
@@ -693,7 +654,7 @@ fn max_concurrency(t: &mut Trial) {
                         let now = inside.fetch_add(1, SeqCst) + 1;
                         ensure!(now <= permits, "{now} threads held a permit of {name}::new({permits}) at the same time (taking a permit must be one atomic step)");
                         peak.fetch_max(now, SeqCst);
-                        if rng().is_multiple_of(4) {
+                        if rng.next_u64().is_multiple_of(4) {
                             thread::yield_now();
                         }
                         inside.fetch_sub(1, SeqCst);
@@ -702,13 +663,13 @@ fn max_concurrency(t: &mut Trial) {
                         sem.with_permit(body);
                     } else {
                         body();
-                        sem.release_n(1, rng().is_multiple_of(2));
+                        sem.release_n(1, rng.next_u64().is_multiple_of(2));
                     }
                 }
             })
         })
         .collect();
-    join_within(
+    join_failing_fast(
         Duration::from_secs(10),
         &format!("{threads} threads sharing {name}::new({permits})"),
         handles,
@@ -744,7 +705,7 @@ fn max_concurrency(t: &mut Trial) {
         !extra,
         "try_acquire() succeeded while all {permits} permits were held"
     );
-    join_within(LIMIT, "threads returning their permits", handles);
+    join_failing_fast(LIMIT, "threads returning their permits", handles);
     ensure_eq!(sem.value(), permits, "{name}::value() at the end");
 }
 
@@ -766,13 +727,13 @@ fn bounded_release_race(t: &mut Trial) {
         let handles = (0..threads)
             .map(|i| {
                 let (sem, start) = (Arc::clone(&sem), Arc::clone(&start));
-                let mut rng = worker_rng(t.seed().wrapping_add(101 * round + i as u64));
+                let mut rng = XorShift::new(t.seed().wrapping_add(101 * round + i as u64));
                 thread::spawn(move || {
                     start.wait();
                     let mut accepted = 0;
                     for _ in 0..3 {
-                        let n = 1 + (rng() % 3) as usize;
-                        let result = if n == 1 && rng().is_multiple_of(2) {
+                        let n = 1 + (rng.next_u64() % 3) as usize;
+                        let result = if n == 1 && rng.next_u64().is_multiple_of(2) {
                             sem.release()
                         } else {
                             sem.release_n(n)
@@ -786,9 +747,10 @@ fn bounded_release_race(t: &mut Trial) {
                 })
             })
             .collect();
-        let accepted: usize = join_within(LIMIT, "threads releasing a BoundedSemaphore", handles)
-            .into_iter()
-            .sum();
+        let accepted: usize =
+            join_failing_fast(LIMIT, "threads releasing a BoundedSemaphore", handles)
+                .into_iter()
+                .sum();
         ensure!(accepted <= taken, "round {round}: concurrent releases of BoundedSemaphore::new({bound}) with {taken} permit(s) out were accepted for {accepted} permits: the bound was overshot (check it and add in one atomic step)");
         let value = sem.value();
         ensure_eq!(value, bound - taken + accepted, "round {round}: value() after {accepted} accepted release(s) with {taken} permit(s) out of {bound}");
@@ -825,17 +787,19 @@ fn pool_concurrency(t: &mut Trial) {
                 Arc::clone(&out),
                 Arc::clone(&start),
             );
-            let mut rng = worker_rng(t.seed().wrapping_add(13 * i as u64 + 7));
+            let mut rng = XorShift::new(t.seed().wrapping_add(13 * i as u64 + 7));
             thread::spawn(move || {
                 start.wait();
                 for _ in 0..rounds {
-                    let connection = match rng() % 3 {
+                    let connection = match rng.next_u64() % 3 {
                         0 => pool.get(),
                         1 => pool
                             .get_timeout(Duration::MAX)
                             .unwrap_or_else(|| fail!("get_timeout(Duration::MAX) returned None")),
                         _ => loop {
-                            if let Some(c) = pool.get_timeout(Duration::from_micros(rng() % 3000)) {
+                            if let Some(c) =
+                                pool.get_timeout(Duration::from_micros(rng.next_u64() % 3000))
+                            {
                                 break c;
                             }
                         },
@@ -851,7 +815,7 @@ fn pool_concurrency(t: &mut Trial) {
                         now <= size,
                         "{now} connections out at once from a pool of {size}"
                     );
-                    if rng().is_multiple_of(4) {
+                    if rng.next_u64().is_multiple_of(4) {
                         thread::yield_now();
                     }
                     out.fetch_sub(1, SeqCst);
@@ -861,7 +825,7 @@ fn pool_concurrency(t: &mut Trial) {
             })
         })
         .collect();
-    join_within(
+    join_failing_fast(
         Duration::from_secs(10),
         &format!("{threads} threads sharing ConnectionPool::new({size})"),
         handles,
@@ -898,9 +862,10 @@ fn pool_concurrency(t: &mut Trial) {
         0,
         "available() while all {size} connections were out"
     );
-    let ids: HashSet<usize> = join_within(LIMIT, "threads returning their connections", handles)
-        .into_iter()
-        .collect();
+    let ids: HashSet<usize> =
+        join_failing_fast(LIMIT, "threads returning their connections", handles)
+            .into_iter()
+            .collect();
     ensure_eq!(
         ids.len(),
         size,
@@ -990,8 +955,8 @@ fn waiters_sleep(_t: &mut Trial) {
         "BoundedSemaphore::release() of its only permit"
     );
     let _ = done_tx.send(());
-    join_within(LIMIT, "waiters after the releases", handles);
-    join_within(LIMIT, "the pool's holder", vec![holder]);
+    join_failing_fast(LIMIT, "waiters after the releases", handles);
+    join_failing_fast(LIMIT, "the pool's holder", vec![holder]);
     ensure_eq!(
         through.load(SeqCst),
         waiters,

@@ -8,7 +8,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use event::{Error, Event, Timer};
-use harness::{ensure, ensure_eq, fail, join_all, wait_until, within, Trial, Usage};
+use harness::{
+    ensure, ensure_eq, fail, join_all, wait_asleep, wait_until, within, KernelTid, Trial, Usage,
+};
 
 /// How long a call that should return may block before the check calls it a deadlock.
 const LIMIT: Duration = Duration::from_secs(3);
@@ -19,47 +21,6 @@ const PERTURB: u32 = 150;
 
 // ---------------------------------------------------------------------------------------------
 // Knowing that waiters are asleep.
-
-/// The kernel's id of the calling thread (`/proc/thread-self` is `PID/task/TID`).
-fn kernel_tid() -> Option<String> {
-    let link = std::fs::read_link("/proc/thread-self").ok()?;
-    Some(link.file_name()?.to_string_lossy().into_owned())
-}
-
-/// Whether thread `tid` of this process sleeps in the kernel (state S or D).
-fn is_asleep(tid: &Option<String>) -> bool {
-    let Some(tid) = tid else {
-        // No /proc: fall back on the grace period of `wait_asleep`.
-        return true;
-    };
-    std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let after = &stat[stat.rfind(')')? + 1..];
-            after
-                .split_whitespace()
-                .next()
-                .map(|s| s == "S" || s == "D")
-        })
-        .unwrap_or(false)
-}
-
-/// Waits until every thread of `tids` sleeps, seen twice 20 ms apart; whether it happened.
-fn wait_asleep(tids: &[Option<String>], limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if tids.iter().all(is_asleep) {
-            thread::sleep(Duration::from_millis(20));
-            if tids.iter().all(is_asleep) {
-                return true;
-            }
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// `n` threads blocked in `Event::wait` or `Event::wait_timeout(LONG)`.
 struct Waiters {
@@ -81,7 +42,7 @@ impl Waiters {
                 let timed = t.rng().bool();
                 let (event, returned, tx) = (Arc::clone(event), Arc::clone(&returned), tx.clone());
                 thread::spawn(move || {
-                    tx.send(kernel_tid()).unwrap();
+                    tx.send(KernelTid::current()).unwrap();
                     let woke = if timed {
                         event.wait_timeout(LONG)
                     } else {
@@ -693,7 +654,7 @@ fn waiters_sleep(t: &mut Trial) {
             .map(|i| {
                 let (event, returned, tx) = (Arc::clone(&event), Arc::clone(&returned), tx.clone());
                 thread::spawn(move || {
-                    tx.send(kernel_tid()).unwrap();
+                    tx.send(KernelTid::current()).unwrap();
                     if i % 2 == 0 {
                         event.wait();
                     } else {

@@ -14,7 +14,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use condition::{BoundedQueue, Condition, Full};
-use harness::{ensure, ensure_eq, fail, join_all, wait_until, within, Trial, Usage};
+use harness::{ensure, ensure_eq, fail, join_all, wait_until, within, KernelTid, Trial, Usage};
 
 /// How long a call that should return may block before the check calls it a deadlock.
 const LIMIT: Duration = Duration::from_secs(3);
@@ -1072,7 +1072,7 @@ fn queue_mpmc(t: &mut Trial) {
             );
             let timed = t.rng().bool();
             thread::spawn(move || {
-                tid_tx.send((true, kernel_tid())).unwrap();
+                tid_tx.send((true, KernelTid::current())).unwrap();
                 gate.wait();
                 through.fetch_add(1, SeqCst);
                 for i in 0..per_producer {
@@ -1098,7 +1098,7 @@ fn queue_mpmc(t: &mut Trial) {
             );
             let timed = t.rng().bool();
             thread::spawn(move || {
-                tid_tx.send((false, kernel_tid())).unwrap();
+                tid_tx.send((false, KernelTid::current())).unwrap();
                 gate.wait();
                 through.fetch_add(1, SeqCst);
                 let mut got = Vec::new();
@@ -1128,7 +1128,7 @@ fn queue_mpmc(t: &mut Trial) {
     let tids: Vec<_> = (0..producers + consumers)
         .map(|_| tid_rx.recv().unwrap())
         .collect();
-    let group = move |producer: bool| -> Vec<Option<String>> {
+    let group = move |producer: bool| -> Vec<KernelTid> {
         tids.iter()
             .filter(|(p, _)| *p == producer)
             .map(|(_, tid)| tid.clone())
@@ -1150,7 +1150,7 @@ fn queue_mpmc(t: &mut Trial) {
             gate.wait();
             // Until the first side has passed its gate and sleeps (or finished), at most 1 s.
             wait_until(Duration::from_secs(1), || {
-                started.load(SeqCst) == n && tids.iter().all(|tid| is_asleep(tid) || gone(tid))
+                started.load(SeqCst) == n && tids.iter().all(|tid| tid.is_asleep() || tid.is_gone())
             });
         }
         second.wait();
@@ -1210,33 +1210,6 @@ fn queue_mpmc(t: &mut Trial) {
 // ---------------------------------------------------------------------------------------------
 // Performance.
 
-/// The kernel's id of the calling thread (`/proc/thread-self` is `PID/task/TID`).
-fn kernel_tid() -> Option<String> {
-    let link = std::fs::read_link("/proc/thread-self").ok()?;
-    Some(link.file_name()?.to_string_lossy().into_owned())
-}
-
-/// Whether thread `tid` of this process sleeps in the kernel (state S or D).
-fn is_asleep(tid: &Option<String>) -> bool {
-    let Some(tid) = tid else { return true };
-    std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let after = &stat[stat.rfind(')')? + 1..];
-            after
-                .split_whitespace()
-                .next()
-                .map(|s| s == "S" || s == "D")
-        })
-        .unwrap_or(false)
-}
-
-/// Whether thread `tid` of this process has ended.
-fn gone(tid: &Option<String>) -> bool {
-    tid.as_ref()
-        .is_some_and(|tid| !std::path::Path::new(&format!("/proc/self/task/{tid}")).exists())
-}
-
 fn blocked_waiters_sleep(t: &mut Trial) {
     t.perturb(0);
     let condition = Arc::new(Condition::new(Log::default()));
@@ -1248,7 +1221,7 @@ fn blocked_waiters_sleep(t: &mut Trial) {
     for id in 0..3 {
         let (condition, tx) = (Arc::clone(&condition), tx.clone());
         handles.push(thread::spawn(move || {
-            tx.send(kernel_tid()).unwrap();
+            tx.send(KernelTid::current()).unwrap();
             let mut log = condition.lock();
             log.entered.push(id);
             if id == 0 {
@@ -1266,7 +1239,7 @@ fn blocked_waiters_sleep(t: &mut Trial) {
             tx.clone(),
         );
         handles.push(thread::spawn(move || {
-            tx1.send(kernel_tid()).unwrap();
+            tx1.send(KernelTid::current()).unwrap();
             let _ = if timed {
                 empty.get_timeout(LONG)
             } else {
@@ -1274,7 +1247,7 @@ fn blocked_waiters_sleep(t: &mut Trial) {
             };
         }));
         handles.push(thread::spawn(move || {
-            tx2.send(kernel_tid()).unwrap();
+            tx2.send(KernelTid::current()).unwrap();
             if timed {
                 let _ = full.put_timeout(1, LONG);
             } else {
@@ -1288,7 +1261,7 @@ fn blocked_waiters_sleep(t: &mut Trial) {
         condition
             .try_lock()
             .is_some_and(|log| log.entered.len() == 3)
-            && tids.iter().all(is_asleep)
+            && tids.iter().all(KernelTid::is_asleep)
     });
     let window = Duration::from_millis(300);
     let before = Usage::now();

@@ -14,46 +14,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use deadlock::{dine, Bank, LockOrderViolation, Lockdep, TrackedMutex, TransferError};
-use harness::{ensure, ensure_eq, fail, join_all, within, Trial, Usage};
+use harness::{ensure, ensure_eq, fail, join_all, spawn_together, within, Trial, Usage, XorShift};
 
 /// How long a call that should return may take before the check calls it blocked.
 const PATIENCE: Duration = Duration::from_secs(4);
 /// How long the concurrent bank workloads run before they are asked to stop.
 const WORKLOAD: Duration = Duration::from_millis(100);
-
-/// Starts `n` threads together: each waits at a barrier, then runs `body(index)`.
-fn spawn_together<T: Send + 'static>(
-    n: usize,
-    body: impl Fn(usize) -> T + Send + Sync + 'static,
-) -> Vec<thread::JoinHandle<T>> {
-    let start = Arc::new(Barrier::new(n));
-    let body = Arc::new(body);
-    (0..n)
-        .map(|i| {
-            let (start, body) = (Arc::clone(&start), Arc::clone(&body));
-            thread::spawn(move || {
-                start.wait();
-                body(i)
-            })
-        })
-        .collect()
-}
-
-/// A tiny per-thread xorshift stream, so that workers need no shared random state.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64, stream: usize) -> XorShift {
-        XorShift((seed ^ (stream as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
 
 fn balances(bank: &Bank, accounts: usize) -> Vec<u64> {
     (0..accounts).map(|i| bank.balance(i)).collect()
@@ -198,7 +164,7 @@ fn opposite_transfers_finish(t: &mut Trial) {
             Arc::clone(&done),
         );
         spawn_together(threads, move |i| {
-            let mut rng = XorShift::new(seed, i);
+            let mut rng = XorShift::stream(seed, i);
             while !stop.load(SeqCst) {
                 for _ in 0..16 {
                     // Even threads move money "up" the pair they pick, odd ones "down": two
@@ -271,7 +237,7 @@ fn total_is_consistent(t: &mut Trial) {
         spawn_together(writers + readers, move |i| {
             let mut result = Ok(());
             if i < writers {
-                let mut rng = XorShift::new(seed, i);
+                let mut rng = XorShift::stream(seed, i);
                 while !stop.load(SeqCst) {
                     for _ in 0..16 {
                         let from = rng.below(accounts - 1);
@@ -673,7 +639,7 @@ fn lockdep_consistent_orders(t: &mut Trial) {
     let workers = {
         let (locks, taken, names) = (Arc::clone(&locks), Arc::clone(&taken), names.clone());
         spawn_together(threads, move |i| {
-            let mut rng = XorShift::new(seed, i);
+            let mut rng = XorShift::stream(seed, i);
             let mut counts = vec![0u64; count];
             for round in 0..rounds {
                 let mut guards = Vec::new();

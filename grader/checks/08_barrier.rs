@@ -11,12 +11,17 @@ use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use barrier::{smooth, Barrier, BrokenBarrierError};
-use harness::{ensure, ensure_eq, fail, join_all, wait_until, within, Trial, Usage};
+use harness::{
+    ensure, ensure_eq, fail, join_all, join_all_within, settle_until, wait_until, within, Trial,
+    Usage,
+};
 
 /// How long a call that should return may block before the check calls it a deadlock.
 const PATIENCE: Duration = Duration::from_secs(4);
 /// Long enough never to expire during a trial.
 const LONG: Duration = Duration::from_secs(60);
+/// How long `settle_until` lets waiters that are in place go to sleep.
+const SETTLE_PAUSE: Duration = Duration::from_millis(5);
 
 /// Spawns a thread that calls `barrier.wait()` (or `wait_timeout`, if given) once.
 fn waiter(
@@ -30,36 +35,10 @@ fn waiter(
     })
 }
 
-/// Waits until `k` threads wait in `barrier`: by `n_waiting()`, or if that never says so (its
-/// own check's business), until `k` more threads than `baseline` sleep. Then a little longer.
-fn settle(barrier: &Barrier, k: usize, baseline: usize) {
-    if !wait_until(Duration::from_secs(1), || barrier.n_waiting() == k) {
-        harness::wait_sleeping(baseline, k, Duration::from_secs(1));
-    }
-    thread::sleep(Duration::from_millis(5));
-}
-
-/// Joins `handles`, failing if they have not all returned within `limit`.
-fn join_within<T: Send + 'static>(
-    handles: Vec<JoinHandle<T>>,
-    limit: Duration,
-    what: &str,
-) -> Vec<T> {
-    let finished = wait_until(limit, || handles.iter().all(|h| h.is_finished()));
-    if !finished {
-        let blocked = handles.iter().filter(|h| !h.is_finished()).count();
-        fail!(
-            "{what}: {blocked} of {} threads still blocked after {limit:?}",
-            handles.len()
-        );
-    }
-    join_all(handles)
-}
-
 /// Runs one full generation of `parties` fresh threads; returns their indices, sorted.
 fn full_generation(barrier: &Arc<Barrier>, parties: usize, what: &str) -> Vec<usize> {
     let handles: Vec<_> = (0..parties).map(|_| waiter(barrier, Some(LONG))).collect();
-    let mut indices: Vec<usize> = join_within(handles, PATIENCE, what)
+    let mut indices: Vec<usize> = join_all_within(PATIENCE, what, handles)
         .into_iter()
         .map(|r| match r {
             Ok(index) => index,
@@ -202,10 +181,10 @@ fn breaks_under_stress(t: &mut Trial) {
         barrier.abort();
         format!("abort() was called after {delay:?}")
     };
-    let passed = join_within(
-        handles,
+    let passed = join_all_within(
         PATIENCE,
         &format!("{parties} threads waiting in a loop until Err, and {how}"),
+        handles,
     );
     ensure!(
         barrier.broken(),
@@ -256,19 +235,25 @@ fn arrival_indices(t: &mut Trial) {
     let mut handles = Vec::new();
     for k in 0..parties - 1 {
         handles.push(waiter(&barrier, None));
-        settle(&barrier, k + 1, baseline);
+        settle_until(
+            || barrier.n_waiting() == k + 1,
+            baseline,
+            k + 1,
+            SETTLE_PAUSE,
+        );
     }
     let last = {
         let barrier = Arc::clone(&barrier);
         thread::spawn(move || (barrier.wait(), thread::current().id()))
     };
-    let (last_result, last_id) = join_within(vec![last], PATIENCE, "the last arrival").remove(0);
+    let (last_result, last_id) =
+        join_all_within(PATIENCE, "the last arrival", vec![last]).remove(0);
     ensure_eq!(
         last_result,
         Ok(parties - 1),
         "the index returned to the last of {parties} threads to arrive"
     );
-    let results = join_within(handles, PATIENCE, "the released waiters");
+    let results = join_all_within(PATIENCE, "the released waiters", handles);
     for (k, result) in results.into_iter().enumerate() {
         ensure_eq!(
             result,
@@ -341,10 +326,10 @@ fn action_once_before_release(t: &mut Trial) {
             })
         })
         .collect();
-    join_within(
-        handles,
+    join_all_within(
         PATIENCE * 2,
         &format!("{parties} threads passing a barrier with an action {generations} times"),
+        handles,
     );
     ensure_eq!(
         runs.load(SeqCst),
@@ -383,8 +368,8 @@ fn n_waiting_counts(t: &mut Trial) {
         }
         if round == 0 {
             let last = waiter(&barrier, None);
-            join_within(vec![last], PATIENCE, "the last arrival");
-            join_within(handles, PATIENCE, "the released waiters");
+            join_all_within(PATIENCE, "the last arrival", vec![last]);
+            join_all_within(PATIENCE, "the released waiters", handles);
             ensure_eq!(
                 barrier.n_waiting(),
                 0,
@@ -393,7 +378,7 @@ fn n_waiting_counts(t: &mut Trial) {
         } else {
             barrier.abort();
             ensure_eq!(barrier.n_waiting(), 0, "n_waiting() right after abort()");
-            join_within(handles, PATIENCE, "the waiters of an aborted barrier");
+            join_all_within(PATIENCE, "the waiters of an aborted barrier", handles);
             ensure_eq!(barrier.n_waiting(), 0, "n_waiting() of a broken barrier");
         }
     }
@@ -474,7 +459,12 @@ fn timeout_breaks_for_everyone(t: &mut Trial) {
     let patient: Vec<_> = (0..parties - 2)
         .map(|_| waiter(&barrier, Some(LONG)))
         .collect();
-    settle(&barrier, parties - 2, baseline);
+    settle_until(
+        || barrier.n_waiting() == parties - 2,
+        baseline,
+        parties - 2,
+        SETTLE_PAUSE,
+    );
     let timed = {
         let barrier = Arc::clone(&barrier);
         thread::spawn(move || {
@@ -492,7 +482,7 @@ fn timeout_breaks_for_everyone(t: &mut Trial) {
     } else {
         format!("wait_timeout({timeout:?})")
     };
-    let (result, waited) = join_within(vec![timed], PATIENCE, &call).remove(0);
+    let (result, waited) = join_all_within(PATIENCE, &call, vec![timed]).remove(0);
     ensure_eq!(
         result,
         Err(BrokenBarrierError),
@@ -502,12 +492,12 @@ fn timeout_breaks_for_everyone(t: &mut Trial) {
         waited >= timeout,
         "{call} with a party missing returned after {waited:?}: earlier than its timeout"
     );
-    let others = join_within(
-        patient,
+    let others = join_all_within(
         PATIENCE,
         &format!(
             "after {call} timed out, the other waiters (a timeout breaks the barrier for everyone)"
         ),
+        patient,
     );
     for result in others {
         ensure_eq!(
@@ -531,7 +521,12 @@ fn timeout_breaks_for_everyone(t: &mut Trial) {
     // An explicit timeout overrides the default.
     let barrier = Arc::new(Barrier::new(2).with_timeout(Duration::from_millis(10)));
     let patient = waiter(&barrier, Some(LONG));
-    settle(&barrier, 1, harness::sleeping_threads().saturating_sub(1));
+    settle_until(
+        || barrier.n_waiting() == 1,
+        harness::sleeping_threads().saturating_sub(1),
+        1,
+        SETTLE_PAUSE,
+    );
     thread::sleep(Duration::from_millis(60));
     ensure_eq!(
         barrier.wait_timeout(LONG),
@@ -541,7 +536,7 @@ fn timeout_breaks_for_everyone(t: &mut Trial) {
          overrides the default)"
     );
     ensure_eq!(
-        join_within(vec![patient], PATIENCE, "the first party").remove(0),
+        join_all_within(PATIENCE, "the first party", vec![patient]).remove(0),
         Ok(0),
         "wait_timeout(60 s) of the first party, with a default timeout of 10 ms"
     );
@@ -563,28 +558,38 @@ fn timeout_breaks_for_everyone(t: &mut Trial) {
     );
     barrier.reset();
     let first = waiter(&barrier, Some(LONG));
-    settle(&barrier, 1, harness::sleeping_threads().saturating_sub(1));
+    settle_until(
+        || barrier.n_waiting() == 1,
+        harness::sleeping_threads().saturating_sub(1),
+        1,
+        SETTLE_PAUSE,
+    );
     ensure_eq!(
         barrier.wait_timeout(Duration::ZERO),
         Ok(1),
         "wait_timeout(0) of the last party (it does not need to wait)"
     );
-    join_within(vec![first], PATIENCE, "the first party");
+    join_all_within(PATIENCE, "the first party", vec![first]);
 
     // Duration::MAX means no timeout (and no panic).
     let barrier = Arc::new(Barrier::new(2).with_timeout(Duration::MAX));
     let first = waiter(&barrier, None);
-    settle(&barrier, 1, harness::sleeping_threads().saturating_sub(1));
+    settle_until(
+        || barrier.n_waiting() == 1,
+        harness::sleeping_threads().saturating_sub(1),
+        1,
+        SETTLE_PAUSE,
+    );
     let last = within(PATIENCE, "wait_timeout(Duration::MAX)", {
         let barrier = Arc::clone(&barrier);
         move || barrier.wait_timeout(Duration::MAX)
     });
     ensure_eq!(last, Ok(1), "wait_timeout(Duration::MAX) of the last party");
     ensure_eq!(
-        join_within(
-            vec![first],
+        join_all_within(
             PATIENCE,
-            "wait() with a default timeout of Duration::MAX"
+            "wait() with a default timeout of Duration::MAX",
+            vec![first]
         )
         .remove(0),
         Ok(0),
@@ -608,17 +613,22 @@ fn reset_and_abort(t: &mut Trial) {
         let barrier = Arc::new(Barrier::new(parties));
         let baseline = harness::sleeping_threads();
         let handles: Vec<_> = (0..waiting).map(|_| waiter(&barrier, None)).collect();
-        settle(&barrier, waiting, baseline);
+        settle_until(
+            || barrier.n_waiting() == waiting,
+            baseline,
+            waiting,
+            SETTLE_PAUSE,
+        );
         let call = if reset { "reset()" } else { "abort()" };
         if reset {
             barrier.reset();
         } else {
             barrier.abort();
         }
-        let results = join_within(
-            handles,
+        let results = join_all_within(
             PATIENCE,
             &format!("{waiting} threads waiting in a {parties}-party barrier, after {call}"),
+            handles,
         );
         for result in results {
             ensure_eq!(
@@ -693,10 +703,10 @@ fn panicking_action(t: &mut Trial) {
             })
         })
         .collect();
-    let outcomes = join_within(
-        handles,
+    let outcomes = join_all_within(
         PATIENCE,
         &format!("{parties} threads at a barrier whose action panics"),
+        handles,
     );
     let panicked: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
     ensure!(
@@ -769,7 +779,7 @@ fn waiters_sleep(_t: &mut Trial) {
     let used = Usage::now().since(before);
     let released = release(&barrier);
     ensure!(released.is_ok(), "the 5th party's wait() did not return");
-    join_within(handles, PATIENCE, "the released waiters");
+    join_all_within(PATIENCE, "the released waiters", handles);
     ensure!(
         used.cpu <= window / 8,
         "4 threads blocked in wait() burned {:?} of CPU in {window:?}: they must sleep, not spin",

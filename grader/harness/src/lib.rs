@@ -21,8 +21,15 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+mod rng;
 mod usage;
-pub use usage::{sleeping_threads, Usage};
+mod workers;
+pub use rng::XorShift;
+pub use usage::{sleeping_threads, wait_asleep, KernelTid, Usage};
+use workers::{downcast, Erased};
+pub use workers::{
+    join_all_within, join_failing_fast, settle, settle_until, spawn_together, Joinable, Worker,
+};
 
 /// One hidden check: a name (as in the exercise's checks file) and the code of one trial.
 #[derive(Clone, Copy)]
@@ -110,11 +117,22 @@ macro_rules! ensure_eq {
 /// Runs `f` on a thread of its own and returns its result, or fails the trial if it has not
 /// returned within `limit` (a call that should return but blocks: a deadlock, a lost wake-up,
 /// an ignored timeout). A panic inside `f` propagates as if `f` ran here.
+///
+/// Only boxing is generic: the thread and the channel are those of one non-generic function,
+/// compiled once per check binary instead of once per call (most of a check binary's build).
 pub fn within<T: Send + 'static>(
     limit: Duration,
     what: &str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> T {
+    downcast(within_erased(
+        limit,
+        what,
+        Box::new(move || Box::new(f()) as Erased),
+    ))
+}
+
+fn within_erased(limit: Duration, what: &str, f: Box<dyn FnOnce() -> Erased + Send>) -> Erased {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
@@ -127,13 +145,33 @@ pub fn within<T: Send + 'static>(
     }
 }
 
-/// Joins every handle, re-raising the first panic with its own payload (so a failed assertion in
-/// a worker thread is reported as such).
-pub fn join_all<T>(handles: impl IntoIterator<Item = std::thread::JoinHandle<T>>) -> Vec<T> {
+/// Joins every handle (a `JoinHandle` or a [`Worker`]), re-raising the first panic with its own
+/// payload (so that a failed assertion in a worker thread is reported as such). It waits for
+/// every thread, however long: see [`join_all_within`] and [`join_failing_fast`] for limits.
+pub fn join_all<H>(handles: impl IntoIterator<Item = H>) -> Vec<H::Output>
+where
+    H: Joinable,
+    H::Output: Send + 'static,
+{
+    join_all_erased(
+        &mut handles
+            .into_iter()
+            .map(|h| h.join().map(|value| Box::new(value) as Erased)),
+    )
+    .into_iter()
+    .map(downcast)
+    .collect()
+}
+
+/// The body of [`join_all`], on results already joined one by one (in order, as `joins` is
+/// iterated).
+pub(crate) fn join_all_erased(
+    joins: &mut dyn Iterator<Item = std::thread::Result<Erased>>,
+) -> Vec<Erased> {
     let mut results = Vec::new();
     let mut first_panic = None;
-    for handle in handles {
-        match handle.join() {
+    for joined in joins {
+        match joined {
             Ok(value) => results.push(value),
             Err(payload) => {
                 first_panic.get_or_insert(payload);

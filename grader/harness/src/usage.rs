@@ -1,6 +1,7 @@
 //! What the process is costing: CPU time and context switches, and threads asleep.
 
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// CPU time and context switches used by the whole process (every thread) so far.
 #[derive(Clone, Copy, Debug)]
@@ -44,18 +45,74 @@ pub fn sleeping_threads() -> usize {
     };
     tasks
         .flatten()
-        .filter(|task| {
-            std::fs::read_to_string(task.path().join("stat"))
-                .ok()
-                .and_then(|stat| {
-                    // The state follows the parenthesised name, which may itself hold spaces.
-                    let after = &stat[stat.rfind(')')? + 1..];
-                    after
-                        .split_whitespace()
-                        .next()
-                        .map(|s| s == "S" || s == "D")
-                })
-                .unwrap_or(false)
-        })
+        .filter(|task| asleep_in(&task.path().join("stat")))
         .count()
+}
+
+/// Whether the `/proc/.../stat` file at `path` shows a thread asleep in the kernel (state S or D).
+fn asleep_in(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|stat| {
+            // The state follows the parenthesised name, which may itself hold spaces.
+            let after = &stat[stat.rfind(')')? + 1..];
+            after
+                .split_whitespace()
+                .next()
+                .map(|s| s == "S" || s == "D")
+        })
+        .unwrap_or(false)
+}
+
+/// The kernel's id of one thread of this process, to ask whether that very thread sleeps
+/// (where [`sleeping_threads`] counts them all). A waiter sends `KernelTid::current()` to the
+/// check just before it blocks.
+///
+/// Without `/proc` the id is unknown: such a thread counts as asleep (checks then rely on their
+/// grace periods) and never as gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelTid(Option<String>);
+
+impl KernelTid {
+    /// The calling thread's id (`/proc/thread-self` is `PID/task/TID`).
+    pub fn current() -> KernelTid {
+        KernelTid(
+            std::fs::read_link("/proc/thread-self")
+                .ok()
+                .and_then(|link| Some(link.file_name()?.to_string_lossy().into_owned())),
+        )
+    }
+
+    /// Whether the thread sleeps in the kernel (state S or D); true if the id is unknown.
+    pub fn is_asleep(&self) -> bool {
+        match &self.0 {
+            Some(tid) => asleep_in(Path::new(&format!("/proc/self/task/{tid}/stat"))),
+            None => true,
+        }
+    }
+
+    /// Whether the thread has ended; false if the id is unknown.
+    pub fn is_gone(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|tid| !Path::new(&format!("/proc/self/task/{tid}")).exists())
+    }
+}
+
+/// Waits until every thread of `tids` sleeps, seen twice 20 ms apart (at most `limit`); returns
+/// whether it did. A spinning waiter never sleeps.
+pub fn wait_asleep(tids: &[KernelTid], limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if tids.iter().all(KernelTid::is_asleep) {
+            std::thread::sleep(Duration::from_millis(20));
+            if tids.iter().all(KernelTid::is_asleep) {
+                return true;
+            }
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }

@@ -1,0 +1,243 @@
+//! Worker threads: starting them together, joining them within a time limit, and giving them
+//! time to block.
+//!
+//! Every check binary is compiled once per graded submission, so these helpers keep their
+//! generic parts thin: the threads are spawned and watched by non-generic functions working on
+//! type-erased values (`Box<dyn Any + Send>`), and only a downcast is instantiated per result
+//! type. `std::thread::spawn` is then compiled once for all workers instead of once per closure.
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::{Arc, Barrier};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::{fail, wait_sleeping, wait_until};
+
+/// A value of any type, as it travels through the non-generic helpers.
+pub(crate) type Erased = Box<dyn Any + Send>;
+
+/// Unboxes a value that a generic wrapper boxed itself: the type is known to match.
+pub(crate) fn downcast<T: 'static>(value: Erased) -> T {
+    match value.downcast::<T>() {
+        Ok(value) => *value,
+        Err(_) => unreachable!("a type-erased result changed its type"),
+    }
+}
+
+/// A thread started by [`spawn_together`]: a `JoinHandle<T>` under another name.
+pub struct Worker<T> {
+    handle: JoinHandle<Erased>,
+    result: PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> Worker<T> {
+    /// Waits for the thread to end: its result, or the payload of its panic.
+    pub fn join(self) -> thread::Result<T> {
+        self.handle.join().map(downcast)
+    }
+
+    /// Whether the thread has ended (its result can be joined without waiting).
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// The thread itself.
+    pub fn thread(&self) -> &thread::Thread {
+        self.handle.thread()
+    }
+}
+
+/// A thread that can be joined: a `std::thread::JoinHandle` or a [`Worker`]. The joining
+/// helpers ([`join_all`](crate::join_all), [`join_failing_fast`], [`join_all_within`]) take
+/// either.
+pub trait Joinable {
+    /// What the thread returns.
+    type Output;
+    /// Whether the thread has ended.
+    fn is_finished(&self) -> bool;
+    /// Waits for the thread to end: its result, or the payload of its panic.
+    fn join(self) -> thread::Result<Self::Output>;
+}
+
+impl<T> Joinable for JoinHandle<T> {
+    type Output = T;
+    fn is_finished(&self) -> bool {
+        JoinHandle::is_finished(self)
+    }
+    fn join(self) -> thread::Result<T> {
+        JoinHandle::join(self)
+    }
+}
+
+impl<T: 'static> Joinable for Worker<T> {
+    type Output = T;
+    fn is_finished(&self) -> bool {
+        Worker::is_finished(self)
+    }
+    fn join(self) -> thread::Result<T> {
+        Worker::join(self)
+    }
+}
+
+/// A [`Joinable`] whose result is boxed: what the non-generic joining code works on.
+trait ErasedJoin {
+    fn finished(&self) -> bool;
+    fn join_erased(self: Box<Self>) -> thread::Result<Erased>;
+}
+
+impl<H> ErasedJoin for H
+where
+    H: Joinable,
+    H::Output: Send + 'static,
+{
+    fn finished(&self) -> bool {
+        Joinable::is_finished(self)
+    }
+    fn join_erased(self: Box<Self>) -> thread::Result<Erased> {
+        Joinable::join(*self).map(|value| Box::new(value) as Erased)
+    }
+}
+
+fn erase<H>(handles: Vec<H>) -> Vec<Box<dyn ErasedJoin>>
+where
+    H: Joinable + 'static,
+    H::Output: Send + 'static,
+{
+    handles
+        .into_iter()
+        .map(|handle| Box::new(handle) as Box<dyn ErasedJoin>)
+        .collect()
+}
+
+/// Starts `n` threads together: each waits at a barrier (so that they race from the same
+/// instant), then runs `body(index)` with its index in `0..n`.
+pub fn spawn_together<T: Send + 'static>(
+    n: usize,
+    body: impl Fn(usize) -> T + Send + Sync + 'static,
+) -> Vec<Worker<T>> {
+    let body: Arc<dyn Fn(usize) -> Erased + Send + Sync> =
+        Arc::new(move |index| Box::new(body(index)) as Erased);
+    spawn_together_erased(n, body)
+        .into_iter()
+        .map(|handle| Worker {
+            handle,
+            result: PhantomData,
+        })
+        .collect()
+}
+
+fn spawn_together_erased(
+    n: usize,
+    body: Arc<dyn Fn(usize) -> Erased + Send + Sync>,
+) -> Vec<JoinHandle<Erased>> {
+    let start = Arc::new(Barrier::new(n));
+    (0..n)
+        .map(|i| {
+            let (start, body) = (Arc::clone(&start), Arc::clone(&body));
+            thread::spawn(move || {
+                start.wait();
+                body(i)
+            })
+        })
+        .collect()
+}
+
+/// Joins the workers, failing as soon as one fails (re-raising its own panic, so that its
+/// message is the verdict) instead of waiting for the others, which may be stuck behind a lock
+/// the failed one held; fails the trial if they have not all finished within `limit`.
+///
+/// Compare [`join_all_within`], which lets every worker finish before it reports a failure.
+pub fn join_failing_fast<H>(limit: Duration, what: &str, handles: Vec<H>) -> Vec<H::Output>
+where
+    H: Joinable + 'static,
+    H::Output: Send + 'static,
+{
+    join_failing_fast_erased(limit, what, erase(handles))
+        .into_iter()
+        .map(downcast)
+        .collect()
+}
+
+fn join_failing_fast_erased(
+    limit: Duration,
+    what: &str,
+    handles: Vec<Box<dyn ErasedJoin>>,
+) -> Vec<Erased> {
+    let deadline = Instant::now() + limit;
+    let mut handles: Vec<Option<Box<dyn ErasedJoin>>> = handles.into_iter().map(Some).collect();
+    let mut results: Vec<Option<Erased>> = handles.iter().map(|_| None).collect();
+    loop {
+        let mut pending = 0;
+        for (slot, result) in handles.iter_mut().zip(results.iter_mut()) {
+            if slot.as_ref().is_some_and(|h| h.finished()) {
+                let handle = slot.take().expect("a finished handle is still in its slot");
+                match handle.join_erased() {
+                    Ok(value) => *result = Some(value),
+                    Err(payload) => std::panic::resume_unwind(payload),
+                }
+            } else if slot.is_some() {
+                pending += 1;
+            }
+        }
+        if pending == 0 {
+            return results
+                .into_iter()
+                .map(|r| r.expect("every worker was joined"))
+                .collect();
+        }
+        if Instant::now() >= deadline {
+            fail!("{what}: {pending} thread(s) still blocked after {limit:?} (deadlock or lost wake-up?)");
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits until every worker has finished, at most `limit` (failing the trial with how many are
+/// still blocked if they have not), then joins them like [`join_all`](crate::join_all): the
+/// first failure in order of the handles is re-raised.
+///
+/// Compare [`join_failing_fast`], which reports a failure as soon as one worker has one.
+pub fn join_all_within<H>(limit: Duration, what: &str, handles: Vec<H>) -> Vec<H::Output>
+where
+    H: Joinable + 'static,
+    H::Output: Send + 'static,
+{
+    let erased = erase(handles);
+    wait_all_finished(limit, what, &erased);
+    crate::join_all_erased(&mut erased.into_iter().map(|h| h.join_erased()))
+        .into_iter()
+        .map(downcast)
+        .collect()
+}
+
+fn wait_all_finished(limit: Duration, what: &str, handles: &[Box<dyn ErasedJoin>]) {
+    let finished = wait_until(limit, || handles.iter().all(|h| h.finished()));
+    if !finished {
+        let blocked = handles.iter().filter(|h| !h.finished()).count();
+        fail!(
+            "{what}: {blocked} of {} threads still blocked after {limit:?}",
+            handles.len()
+        );
+    }
+}
+
+/// Gives threads just started time to block: waits until `n` more threads than `baseline`
+/// sleep in the kernel (at most a second: a spinning waiter never sleeps, and that is a
+/// performance check's business, not this one's), then 20 ms longer.
+///
+/// `baseline` is [`sleeping_threads`](crate::sleeping_threads) before the threads started.
+pub fn settle(baseline: usize, n: usize) {
+    wait_sleeping(baseline, n, Duration::from_secs(1));
+    thread::sleep(Duration::from_millis(20));
+}
+
+/// Like [`settle`], for code that can say itself when its waiters are in place: waits until
+/// `ready()` (at most a second), or if it never says so, until `n` more threads than `baseline`
+/// sleep (at most another second); then `pause` longer.
+pub fn settle_until(ready: impl FnMut() -> bool, baseline: usize, n: usize, pause: Duration) {
+    if !wait_until(Duration::from_secs(1), ready) {
+        wait_sleeping(baseline, n, Duration::from_secs(1));
+    }
+    thread::sleep(pause);
+}
