@@ -12,6 +12,7 @@ mod scope;
 #[cfg(test)]
 mod tests;
 mod tokens;
+mod transcribe;
 
 use std::collections::HashSet;
 
@@ -240,6 +241,7 @@ impl Checker<'_> {
                     "a macro that builds imports from its arguments hides what is used: \
                      write the use outside the macro",
                 ),
+                Found::Hidden(hidden) => self.report(hidden.span, hidden.item, hidden.reason),
                 Found::Name(_) | Found::MacroRules(_) => {}
             }
         }
@@ -489,6 +491,11 @@ impl<'ast> Visit<'ast> for Checker<'_> {
             .collect();
         if !segments.is_empty() {
             self.macro_path(&segments, node.path.leading_colon.is_some());
+        }
+        if node.path.is_ident("macro_rules") {
+            for hidden in transcribe::macro_rules(node.tokens.clone()) {
+                self.report(hidden.span, hidden.item, hidden.reason);
+            }
         }
         self.tokens(node.tokens.clone());
     }

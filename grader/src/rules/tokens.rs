@@ -7,6 +7,8 @@
 
 use proc_macro2::{Delimiter, Spacing, Span, TokenStream, TokenTree};
 
+use super::transcribe;
+
 /// A segment as written, with where it was written.
 pub(crate) type Segment = (String, Span);
 
@@ -40,6 +42,8 @@ pub(crate) enum Found {
     Name(String),
     /// `macro_rules! name` inside a macro.
     MacroRules(String),
+    /// A path or macro name a `macro_rules!` body builds from its arguments (see [`transcribe`]).
+    Hidden(transcribe::Hidden),
 }
 
 /// Everything found in `tokens`, groups included.
@@ -154,6 +158,13 @@ fn path(tokens: &[TokenTree], i: usize, leading_colon: bool, found: &mut Vec<Fou
     if segments.len() == 1 && segments[0].0 == "macro_rules" {
         if let Some(TokenTree::Ident(name)) = tokens.get(j + 1) {
             found.push(Found::MacroRules(unraw(name)));
+            if let Some(TokenTree::Group(rules)) = tokens.get(j + 2) {
+                found.extend(
+                    transcribe::macro_rules(rules.stream())
+                        .into_iter()
+                        .map(Found::Hidden),
+                );
+            }
             return j + 2;
         }
     }
@@ -273,7 +284,7 @@ fn is_item_keyword(word: &str) -> bool {
     )
 }
 
-fn is_keyword(word: &str) -> bool {
+pub(crate) fn is_keyword(word: &str) -> bool {
     matches!(
         word,
         "as" | "async"
