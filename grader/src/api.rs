@@ -18,7 +18,7 @@ pub fn judge(check: &CheckSpec, crates: &[ApiCrate], report: &BuildReport) -> Re
         };
         let errors: Vec<&Diagnostic> = report
             .errors
-            .get(&krate.target)
+            .get(&krate.folder)
             .into_iter()
             .flatten()
             .filter(|d| d.file.ends_with(&krate.file) && (first..=last).contains(&d.line))

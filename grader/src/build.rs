@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use cargo_metadata::diagnostic::DiagnosticLevel;
+use cargo_metadata::Message;
 
 use crate::stage::Stage;
 
@@ -24,7 +25,8 @@ pub struct Diagnostic {
     pub rendered: String,
 }
 
-/// What one cargo run produced, per target name.
+/// What one cargo run produced, per package (every package of a stage has a name of its own;
+/// target names repeat, since every staged copy of an exercise's library has the crate's name).
 #[derive(Debug, Default)]
 pub struct BuildReport {
     pub errors: HashMap<String, Vec<Diagnostic>>,
@@ -34,40 +36,6 @@ pub struct BuildReport {
     pub elapsed: Duration,
     /// What cargo itself said when it failed before compiling anything (a broken manifest...).
     pub cargo_failure: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Message {
-    reason: String,
-    target: Option<Target>,
-    message: Option<CompilerMessage>,
-    executable: Option<PathBuf>,
-}
-
-#[derive(Deserialize)]
-struct Target {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct CompilerMessage {
-    level: String,
-    message: String,
-    code: Option<Code>,
-    spans: Vec<Span>,
-    rendered: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Code {
-    code: String,
-}
-
-#[derive(Deserialize)]
-struct Span {
-    file_name: String,
-    line_start: usize,
-    is_primary: bool,
 }
 
 /// Builds every crate of the stage; `progress` hears each crate cargo finishes.
@@ -110,24 +78,19 @@ pub fn build(stage: &Stage, progress: &dyn Fn(&str)) -> Result<BuildReport> {
     });
 
     let mut report = BuildReport::default();
-    let stdout = child.stdout.take().expect("piped");
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        let Ok(message) = serde_json::from_str::<Message>(&line) else {
-            continue;
-        };
-        let Some(target) = message.target else {
-            continue;
-        };
-        match message.reason.as_str() {
-            "compiler-message" => {
-                let Some(m) = message.message else { continue };
-                if m.level != "error" {
+    let stdout = BufReader::new(child.stdout.take().expect("piped"));
+    for message in Message::parse_stream(stdout).map_while(Result::ok) {
+        match message {
+            Message::CompilerMessage(m) => {
+                let m_package = package_of(&m.package_id);
+                let m = m.message;
+                if m.level != DiagnosticLevel::Error {
                     continue;
                 }
                 let primary = m.spans.iter().find(|s| s.is_primary).or(m.spans.first());
                 report
                     .errors
-                    .entry(target.name)
+                    .entry(m_package)
                     .or_default()
                     .push(Diagnostic {
                         code: m.code.map(|c| c.code),
@@ -137,12 +100,15 @@ pub fn build(stage: &Stage, progress: &dyn Fn(&str)) -> Result<BuildReport> {
                         rendered: m.rendered.unwrap_or_default(),
                     });
             }
-            "compiler-artifact" => {
-                progress(&target.name);
-                if let Some(executable) = message.executable {
-                    report.executables.insert(target.name.clone(), executable);
+            Message::CompilerArtifact(artifact) => {
+                let package = package_of(&artifact.package_id);
+                progress(&package);
+                if let Some(executable) = artifact.executable {
+                    report
+                        .executables
+                        .insert(package.clone(), executable.into_std_path_buf());
                 }
-                report.built.insert(target.name);
+                report.built.insert(package);
             }
             _ => {}
         }
@@ -157,4 +123,17 @@ pub fn build(stage: &Stage, progress: &dyn Fn(&str)) -> Result<BuildReport> {
         report.cargo_failure = Some(stderr);
     }
     Ok(report)
+}
+
+/// A staged package's name, from cargo's id for it (`path+file:///…/NAME#0.0.0`, or the older
+/// `NAME 0.0.0 (path+file:///…)`): the stage names every package's folder after it.
+fn package_of(id: &cargo_metadata::PackageId) -> String {
+    let repr = &id.repr;
+    match repr.strip_prefix("path+file://") {
+        Some(url) => {
+            let path = url.split('#').next().unwrap_or(url);
+            path.rsplit('/').next().unwrap_or(path).to_string()
+        }
+        None => repr.split_whitespace().next().unwrap_or(repr).to_string(),
+    }
 }

@@ -1,16 +1,17 @@
 //! The locksmith grader: builds code under test against hidden checks, runs every check in a
 //! contained process, and scores the outcome.
 //!
-//! The runner ([`runner::grade`]) produces outcomes and events; the terminal report
-//! ([`report`]) and the files ([`scorecard`]) are separate consumers of them.
+//! The grading path ([`grade::grade`]) produces outcomes and [`events`]; the terminal report
+//! ([`report`]), the files ([`scorecard`]) and the self-check ([`selfcheck`]) consume them.
 
 pub mod api;
 pub mod build;
 pub mod catalog;
+pub mod events;
+pub mod grade;
 pub mod outcome;
 pub mod report;
 pub mod rules;
-pub mod runner;
 pub mod sandbox;
 pub mod scorecard;
 pub mod selfcheck;
@@ -18,7 +19,7 @@ pub mod source;
 pub mod stage;
 
 pub use catalog::Catalog;
-pub use runner::{grade, GradeOptions, GradeRun};
+pub use grade::{grade, grade_many, GradeOptions, GradeRun};
 pub use source::Source;
 
 /// The grader's version, as scorecards record it.

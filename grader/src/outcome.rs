@@ -17,6 +17,9 @@ pub enum CheckStatus {
     Crash,
     NotImplemented,
     Skipped,
+    /// The grader could not run the check (it could not start the process, say): not the
+    /// learner's doing, and grading exits with 2.
+    Error,
 }
 
 impl CheckStatus {
@@ -29,6 +32,7 @@ impl CheckStatus {
             CheckStatus::Crash => "crash",
             CheckStatus::NotImplemented => "not_implemented",
             CheckStatus::Skipped => "skipped",
+            CheckStatus::Error => "error",
         }
     }
 }
@@ -41,6 +45,9 @@ pub enum ExerciseStatus {
     CompileError,
     NotFound,
     RulesViolation,
+    /// The submission's file could not be read as one: a symbolic link, not a regular file,
+    /// too large, not UTF-8.
+    InvalidSubmission,
 }
 
 impl ExerciseStatus {
@@ -50,6 +57,33 @@ impl ExerciseStatus {
             ExerciseStatus::CompileError => "compile_error",
             ExerciseStatus::NotFound => "not_found",
             ExerciseStatus::RulesViolation => "rules_violation",
+            ExerciseStatus::InvalidSubmission => "invalid_submission",
+        }
+    }
+}
+
+/// Why a check did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// `--check` chose other checks: a scorecard keeps this check's previous result.
+    NotSelected,
+    NotFound,
+    InvalidSubmission,
+    DoesNotCompile,
+    /// The rules could not be judged: the file does not parse.
+    DoesNotParse,
+}
+
+impl SkipReason {
+    pub fn message(self) -> &'static str {
+        match self {
+            SkipReason::NotSelected => "not run (--check selected another)",
+            SkipReason::NotFound => "not run: the exercise was not found",
+            SkipReason::InvalidSubmission => "not run: the submission's file could not be read",
+            SkipReason::DoesNotCompile => {
+                "not run: the code does not compile against the curriculum's API"
+            }
+            SkipReason::DoesNotParse => "not judged: the file does not parse",
         }
     }
 }
@@ -69,6 +103,8 @@ pub struct CheckOutcome {
     pub duration: Duration,
     pub message: String,
     pub hint: String,
+    /// Set exactly when `status` is `Skipped`.
+    pub skipped: Option<SkipReason>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,5 +124,10 @@ pub struct ExerciseOutcome {
 impl ExerciseOutcome {
     pub fn full_marks(&self) -> bool {
         self.score >= self.max_score
+    }
+
+    /// Whether the grader itself failed somewhere in this exercise.
+    pub fn grader_error(&self) -> bool {
+        self.checks.iter().any(|c| c.status == CheckStatus::Error)
     }
 }

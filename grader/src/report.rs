@@ -10,7 +10,8 @@ use console::{style, Style};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::outcome::{CheckOutcome, CheckStatus, ExerciseOutcome, ExerciseStatus};
-use crate::runner::{Event, GradeRun};
+use crate::events::Event;
+use crate::grade::GradeRun;
 use crate::source::Source;
 
 /// Shows progress on standard error while the runner works (hidden when not a terminal).
@@ -64,7 +65,9 @@ impl Progress {
                 running.enable_steady_tick(Duration::from_millis(100));
                 *bar = Some(running);
             }
-            Event::CheckStarted { exercise, check } => {
+            Event::CheckStarted {
+                exercise, check, ..
+            } => {
                 if let Some(bar) = bar.as_ref() {
                     bar.set_message(format!("{exercise}::{check}"));
                 }
@@ -94,6 +97,7 @@ fn status_style(status: CheckStatus) -> (Style, &'static str, &'static str) {
         CheckStatus::Fail => (Style::new().red(), "✘", "fail"),
         CheckStatus::Panic => (Style::new().red(), "✘", "panic"),
         CheckStatus::Crash => (Style::new().red(), "✘", "crash"),
+        CheckStatus::Error => (Style::new().magenta().bold(), "!", "error"),
     }
 }
 
@@ -172,6 +176,16 @@ fn render_exercise(out: &mut String, run: &GradeRun, exercise: &ExerciseOutcome)
             let _ = writeln!(out, "  {}", style("rules violation:").red().bold());
             out.push_str(&indent(exercise.message.trim_end(), "    "));
         }
+        ExerciseStatus::InvalidSubmission => {
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                style("invalid submission:").red().bold(),
+                exercise.message
+            );
+            out.push('\n');
+            return;
+        }
     }
 
     let width = exercise
@@ -209,7 +223,10 @@ fn render_exercise(out: &mut String, run: &GradeRun, exercise: &ExerciseOutcome)
         );
         let failed = !matches!(
             check.status,
-            CheckStatus::Pass | CheckStatus::Skipped | CheckStatus::NotImplemented
+            CheckStatus::Pass
+                | CheckStatus::Skipped
+                | CheckStatus::NotImplemented
+                | CheckStatus::Error
         );
         if failed && !all_todo {
             let pad = " ".repeat(12);

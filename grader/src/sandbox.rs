@@ -1,20 +1,28 @@
 //! Runs one check process, contained.
 //!
-//! The process gets its own process group, resource limits (address space, no core files, no
-//! file writes, few descriptors, CPU time), a fresh nonce on standard input, and the write end
-//! of a private report pipe as descriptor 3. Its standard output and error are captured up to a
-//! cap. A trial that does not report within its limit gets the whole group killed. Whatever it
-//! leaves behind is killed when it ends: its process group, and, because the grader is a child
-//! subreaper, any descendant that escaped into a session of its own.
+//! Every process that links code under test starts here, and nowhere else. Before its first
+//! instruction (constructors that run before `main` included) it has: its own process group,
+//! resource limits (address space, no core files, no file writes, few descriptors, processes,
+//! CPU time), `nobody` as its user when the grader is root, no right to create, write or remove
+//! any file (Landlock, set between fork and exec), and a working folder and a copy of its binary
+//! in a private folder that `nobody` can reach. It gets a fresh nonce on standard input and the
+//! write end of a private report pipe as descriptor 3 ([`protocol`]). Its standard output and
+//! error are captured up to a cap. A trial that does not report within its limit gets the whole
+//! group killed. Whatever it leaves behind is killed when it ends: its process group, and,
+//! because the grader is a child subreaper, any descendant that escaped into a session of its
+//! own.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
+
+pub use protocol::Report;
 
 /// What the check process is allowed to use.
 #[derive(Debug, Clone, Copy)]
@@ -28,24 +36,6 @@ pub struct Limits {
 
 /// The uid and gid of `nobody`, which check processes run as when the grader is root.
 const NOBODY: u32 = 65534;
-
-/// A report line, once its nonce was checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Report {
-    Start {
-        index: u64,
-        seed: u64,
-    },
-    Trial {
-        index: u64,
-        seed: u64,
-        verdict: String,
-        micros: u64,
-        message: String,
-    },
-    Done,
-    Error(String),
-}
 
 /// How the process ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +78,7 @@ pub fn untrack(pid: u32) {
 }
 
 /// Makes this process adopt orphaned descendants, so that escapees can be found and killed.
-pub fn become_subreaper() {
+fn become_subreaper() {
     // SAFETY: prctl with integer arguments only.
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -121,37 +111,6 @@ fn nonce() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn parse(line: &str, nonce: &str) -> Option<Report> {
-    let mut fields = line.split('\t');
-    if fields.next()? != nonce {
-        return None;
-    }
-    let kind = fields.next()?;
-    let mut number = || fields.next().and_then(|f| f.parse::<u64>().ok());
-    Some(match kind {
-        "start" => Report::Start {
-            index: number()?,
-            seed: number()?,
-        },
-        "trial" => {
-            let (index, seed) = (number()?, number()?);
-            let verdict = fields.next()?.to_string();
-            let micros = fields.next()?.parse().ok()?;
-            let message = fields.next().unwrap_or("").to_string();
-            Report::Trial {
-                index,
-                seed,
-                verdict,
-                micros,
-                message,
-            }
-        }
-        "done" => Report::Done,
-        "error" => Report::Error(fields.next().unwrap_or("").to_string()),
-        _ => return None,
-    })
-}
-
 fn capture(stream: impl Read + Send + 'static, cap: usize) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut kept = Vec::new();
@@ -175,155 +134,259 @@ fn capture(stream: impl Read + Send + 'static, cap: usize) -> std::thread::JoinH
     })
 }
 
-/// Runs `program args…` as a check process and waits for it.
-pub fn run(
-    program: &Path,
-    args: &[String],
-    workdir: &Path,
-    limits: Limits,
-) -> std::io::Result<Run> {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    match run_as(program, args, workdir, limits, root) {
-        // `nobody` cannot reach the binary (a private home folder): run with our own rights.
-        Err(error) if root && error.kind() == std::io::ErrorKind::PermissionDenied => {
-            run_as(program, args, workdir, limits, false)
-        }
-        result => result,
-    }
+/// Where check processes run: a private folder holding their working folder and a copy of
+/// each check binary, both reachable (not writable) by `nobody`, whatever the permissions of
+/// the workspace (a root-owned home folder, say). Removed when dropped.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    as_nobody: bool,
+    copies: Mutex<HashMap<PathBuf, PathBuf>>,
 }
 
-fn run_as(
-    program: &Path,
-    args: &[String],
-    workdir: &Path,
-    limits: Limits,
-    drop_to_nobody: bool,
-) -> std::io::Result<Run> {
-    let nonce = nonce();
-    let (report_read, report_write) = pipe()?;
-    let report_fd = report_write.as_raw_fd();
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .current_dir(workdir)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let rlimits = [
-        (libc::RLIMIT_AS, limits.address_space_bytes),
-        (libc::RLIMIT_CORE, 0),
-        (libc::RLIMIT_FSIZE, 0),
-        (libc::RLIMIT_NOFILE, 64),
-        (libc::RLIMIT_NPROC, 2048),
-        (libc::RLIMIT_CPU, limits.cpu_seconds),
-    ];
-    // As root (CI, Gradescope), the check runs as `nobody`: it cannot write the workspace, the
-    // scorecard or the hidden checks, and the process-count limit binds again.
-    // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
-    // functions (setpgid, dup2, setrlimit, setgroups, setgid, setuid, prctl) on values prepared
-    // before the fork.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::setpgid(0, 0) != 0 || libc::dup2(report_fd, 3) != 3 {
-                return Err(std::io::Error::last_os_error());
-            }
-            for (resource, value) in rlimits {
-                let limit = libc::rlimit {
-                    rlim_cur: value,
-                    rlim_max: value,
-                };
-                libc::setrlimit(resource, &limit);
-            }
-            if drop_to_nobody
-                && (libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setgid(NOBODY) != 0
-                    || libc::setuid(NOBODY) != 0)
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            // After the credentials change, which clears it.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-            Ok(())
-        });
-    }
+/// Why a check process could not be started: the grader's failure, never the learner's.
+#[derive(Debug)]
+pub struct StartError(pub String);
 
-    let started = Instant::now();
-    let mut child = spawn_tracked(&mut command)?;
-    let pid = child.id();
-    drop(report_write);
-
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(format!("{nonce}\n").as_bytes());
-    }
-    let stdout = capture(child.stdout.take().expect("piped"), limits.output_bytes);
-    let stderr = capture(child.stderr.take().expect("piped"), limits.output_bytes);
-
-    let (lines_tx, lines) = mpsc::channel();
-    let report_file = std::fs::File::from(report_read);
-    std::thread::spawn(move || {
-        for line in BufReader::new(report_file).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
+impl Sandbox {
+    pub fn new() -> std::io::Result<Sandbox> {
+        become_subreaper();
+        let dir = tempfile::Builder::new()
+            .prefix("locksmith-sandbox-")
+            .tempdir()?;
+        std::fs::create_dir(dir.path().join("bin"))?;
+        std::fs::create_dir(dir.path().join("work"))?;
+        for folder in [dir.path(), &dir.path().join("bin"), &dir.path().join("work")] {
+            std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o711))?;
         }
-    });
+        Ok(Sandbox {
+            dir,
+            // SAFETY: geteuid has no preconditions.
+            as_nobody: unsafe { libc::geteuid() } == 0,
+            copies: Mutex::new(HashMap::new()),
+        })
+    }
 
-    let mut reports = Vec::new();
-    let mut forged_lines = 0;
-    let mut timed_out = false;
-    // Until the first `start`, the process is only starting up.
-    let mut deadline = Instant::now() + limits.trial_timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => match parse(&line, &nonce) {
-                Some(report) => {
-                    match &report {
-                        Report::Start { .. } => deadline = Instant::now() + limits.trial_timeout,
-                        // Leaving takes no time: a `done` process that lingers is stuck in
-                        // code under test.
-                        Report::Done => deadline = Instant::now() + Duration::from_secs(2),
-                        _ => {}
-                    }
-                    reports.push(report);
+    /// The binary's copy inside the sandbox, made on first use.
+    fn installed(&self, program: &Path) -> std::io::Result<PathBuf> {
+        let mut copies = self.copies.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(copy) = copies.get(program) {
+            return Ok(copy.clone());
+        }
+        let copy = self.dir.path().join("bin").join(format!(
+            "{}-{}",
+            copies.len(),
+            program.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        std::fs::copy(program, &copy)?;
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))?;
+        copies.insert(program.to_path_buf(), copy.clone());
+        Ok(copy)
+    }
+
+    /// Runs `program run …` as a check process and waits for it. A process that cannot be
+    /// started for want of resources (`EAGAIN`, `ENOMEM`) is retried a few times.
+    pub fn run(
+        &self,
+        program: &Path,
+        run: &protocol::RunArgs,
+        limits: Limits,
+    ) -> Result<Run, StartError> {
+        let program = self.installed(program).map_err(|error| {
+            StartError(format!(
+                "could not copy {} into the sandbox: {error}",
+                program.display()
+            ))
+        })?;
+        let mut pause = Duration::from_millis(50);
+        for attempt in 1.. {
+            match self.run_once(&program, run, limits) {
+                Ok(run) => return Ok(run),
+                Err(error) if attempt < 6 && transient(&error) => {
+                    std::thread::sleep(pause);
+                    pause *= 2;
                 }
-                None => forged_lines += 1,
-            },
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                timed_out = !reports.contains(&Report::Done);
-                break;
+                Err(error) => {
+                    return Err(StartError(format!(
+                        "could not start the check process (after {attempt} attempts): {error}"
+                    )))
+                }
             }
         }
+        unreachable!("the loop returns")
     }
 
-    kill_group(pid);
-    let status = child.wait()?;
-    let elapsed = started.elapsed();
-    untrack(pid);
-    reap_escapees();
+    fn run_once(
+        &self,
+        program: &Path,
+        run: &protocol::RunArgs,
+        limits: Limits,
+    ) -> std::io::Result<Run> {
+        let nonce = nonce();
+        let (report_read, report_write) = pipe()?;
+        let report_fd = report_write.as_raw_fd();
+        let mut command = Command::new(program);
+        command
+            .args(run.to_args())
+            .current_dir(self.dir.path().join("work"))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("RUST_BACKTRACE", "0")
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // As root (CI, Gradescope), the check runs as `nobody` (std drops the supplementary
+        // groups too): it cannot write the workspace, the scorecard or the hidden checks, and
+        // the process-count limit binds again.
+        if self.as_nobody {
+            command.uid(NOBODY).gid(NOBODY);
+        }
+        let rlimits = [
+            (libc::RLIMIT_AS, limits.address_space_bytes),
+            (libc::RLIMIT_CORE, 0),
+            (libc::RLIMIT_FSIZE, 0),
+            (libc::RLIMIT_NOFILE, 64),
+            (libc::RLIMIT_NPROC, 2048),
+            (libc::RLIMIT_CPU, limits.cpu_seconds),
+        ];
+        let mut no_writes = file_write_ban();
+        // SAFETY: the closure runs in the forked child before exec and makes only system calls
+        // (dup2, setrlimit, prctl, and Landlock's prctl and landlock_restrict_self) on values
+        // prepared before the fork; it allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::dup2(report_fd, protocol::REPORT_FD) != protocol::REPORT_FD {
+                    return Err(std::io::Error::last_os_error());
+                }
+                for (resource, value) in rlimits {
+                    let limit = libc::rlimit {
+                        rlim_cur: value,
+                        rlim_max: value,
+                    };
+                    libc::setrlimit(resource, &limit);
+                }
+                // After the credentials change, which clears it.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                forbid_file_writes(&mut no_writes);
+                Ok(())
+            });
+        }
 
-    let ending = if timed_out {
-        Ending::TimedOut
-    } else if let Some(signal) = status.signal() {
-        Ending::Signalled(signal)
-    } else {
-        Ending::Exited(status.code().unwrap_or(-1))
-    };
-    Ok(Run {
-        reports,
-        ending,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-        elapsed,
-        forged_lines,
-    })
+        let started = Instant::now();
+        let mut child = spawn_tracked(&mut command)?;
+        let pid = child.id();
+        drop(report_write);
+
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(format!("{nonce}\n").as_bytes());
+        }
+        let stdout = capture(child.stdout.take().expect("piped"), limits.output_bytes);
+        let stderr = capture(child.stderr.take().expect("piped"), limits.output_bytes);
+
+        let (lines_tx, lines) = mpsc::channel();
+        let report_file = std::fs::File::from(report_read);
+        std::thread::spawn(move || {
+            for line in BufReader::new(report_file).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let mut reports = Vec::new();
+        let mut forged_lines = 0;
+        let mut timed_out = false;
+        // Until the first `start`, the process is only starting up (constructors included).
+        let mut deadline = Instant::now() + limits.trial_timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => match Report::decode(&line, &nonce) {
+                    Some(report) => {
+                        match &report {
+                            Report::Start { .. } => {
+                                deadline = Instant::now() + limits.trial_timeout
+                            }
+                            // Leaving takes no time: a `done` process that lingers is stuck in
+                            // code under test.
+                            Report::Done => deadline = Instant::now() + Duration::from_secs(2),
+                            _ => {}
+                        }
+                        reports.push(report);
+                    }
+                    None => forged_lines += 1,
+                },
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    timed_out = !reports.contains(&Report::Done);
+                    break;
+                }
+            }
+        }
+
+        kill_group(pid);
+        let status = child.wait()?;
+        let elapsed = started.elapsed();
+        untrack(pid);
+        reap_escapees();
+
+        let ending = if timed_out {
+            Ending::TimedOut
+        } else if let Some(signal) = status.signal() {
+            Ending::Signalled(signal)
+        } else {
+            Ending::Exited(status.code().unwrap_or(-1))
+        };
+        Ok(Run {
+            reports,
+            ending,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+            elapsed,
+            forged_lines,
+        })
+    }
 }
+
+/// Errors that say "not now" rather than "never".
+fn transient(error: &std::io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EAGAIN) | Some(libc::ENOMEM) | Some(libc::EMFILE) | Some(libc::ENFILE)
+    )
+}
+
+/// A Landlock ruleset that allows reading and executing everything and nothing else (Linux
+/// 5.13 and later; `None` elsewhere, where the other limits remain: no file size, and `nobody`
+/// when the grader is root). Made before the fork, applied in the child.
+#[cfg(target_os = "linux")]
+fn file_write_ban() -> Option<landlock::RulesetCreated> {
+    use landlock::{
+        path_beneath_rules, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, ABI,
+    };
+    let abi = ABI::V3;
+    Ruleset::default()
+        .handle_access(AccessFs::from_all(abi))
+        .and_then(|r| r.create())
+        .and_then(|r| r.add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi))))
+        .ok()
+}
+
+#[cfg(target_os = "linux")]
+fn forbid_file_writes(ruleset: &mut Option<landlock::RulesetCreated>) {
+    if let Some(ruleset) = ruleset.take() {
+        let _ = ruleset.restrict_self();
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn file_write_ban() -> Option<()> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+fn forbid_file_writes(_: &mut Option<()>) {}
 
 fn kill_group(pid: u32) {
     // SAFETY: kill with a negative pid signals the process group we created for the child.

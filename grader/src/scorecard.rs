@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
-use crate::outcome::{CheckStatus, ExerciseOutcome, ExerciseStatus};
-use crate::runner::GradeRun;
+use crate::outcome::{CheckStatus, ExerciseOutcome, ExerciseStatus, SkipReason};
+use crate::grade::GradeRun;
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -146,8 +146,10 @@ impl Scorecard {
             if let Some(old) = exercises.iter().find(|e| e.id == card.id) {
                 if old.source_sha256 == card.source_sha256 {
                     for check in &mut card.checks {
-                        let not_chosen = check.status == CheckStatus::Skipped
-                            && check.message.contains("--check");
+                        let not_chosen = outcome
+                            .checks
+                            .iter()
+                            .any(|c| c.name == check.name && c.skipped == Some(SkipReason::NotSelected));
                         if let Some(previous) = old.checks.iter().find(|c| c.name == check.name) {
                             if not_chosen {
                                 *check = previous.clone();
@@ -177,18 +179,34 @@ impl Scorecard {
         }
     }
 
-    /// Reads the scorecard at `path`, moving an unreadable one aside.
-    pub fn load(path: &Path, format: Format) -> Previous {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return Previous::None;
+    /// Reads the scorecard at `path`, moving an unreadable one aside (a file that is not
+    /// UTF-8, not ours, or of another format version). Fails only when such a file cannot be
+    /// moved: it is never overwritten.
+    pub fn load(path: &Path, format: Format) -> Result<Previous> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Previous::None)
+            }
+            Err(error) => return move_aside(path, format!("it cannot be read: {error}")),
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
+            return move_aside(path, "it is not UTF-8 text".into());
         };
         let parsed = match format {
             Format::Toml => toml::from_str::<Scorecard>(&text).map_err(|e| e.to_string()),
             Format::Json => serde_json::from_str::<Scorecard>(&text).map_err(|e| e.to_string()),
-            Format::Gradescope => return Previous::None,
+            // Gradescope's results are rewritten whole each time; only a file that is not
+            // JSON at all (not an earlier results.json) is kept aside.
+            Format::Gradescope => {
+                return match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(_) => Ok(Previous::None),
+                    Err(error) => move_aside(path, error.to_string()),
+                }
+            }
         };
         match parsed {
-            Ok(card) if card.format_version == FORMAT_VERSION => Previous::Card(card),
+            Ok(card) if card.format_version == FORMAT_VERSION => Ok(Previous::Card(card)),
             Ok(card) => move_aside(
                 path,
                 format!(
@@ -257,17 +275,22 @@ impl Scorecard {
     }
 }
 
-fn move_aside(path: &Path, why: String) -> Previous {
+fn move_aside(path: &Path, why: String) -> Result<Previous> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .map_or(0, |d| d.as_nanos());
     let aside = path.with_extension(format!("unreadable-{stamp}"));
-    match std::fs::rename(path, &aside) {
-        Ok(()) => Previous::MovedAside(aside, why),
-        Err(_) => Previous::None,
-    }
+    std::fs::rename(path, &aside).with_context(|| {
+        format!(
+            "{} cannot be used ({why}) and cannot be moved aside, so it is left as it is: \
+             move it, or name another file with --scorecard",
+            path.display()
+        )
+    })?;
+    Ok(Previous::MovedAside(aside, why))
 }
 
+/// Writes a file atomically: a temporary file beside it, synced, then renamed over it.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     let dir = path
@@ -275,15 +298,11 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut file = std::fs::File::create(&temporary)
-        .with_context(|| format!("writing {}", temporary.display()))?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("writing a temporary file in {}", dir.display()))?;
     file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))?;
+    file.as_file().sync_all()?;
+    file.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

@@ -8,7 +8,8 @@ use anyhow::Result;
 
 use crate::catalog::Catalog;
 use crate::outcome::{CheckStatus, ExerciseStatus};
-use crate::runner::{grade, Event, GradeOptions, GradeRun};
+use crate::events::Event;
+use crate::grade::{grade, GradeOptions, GradeRun};
 use crate::source::Source;
 
 pub struct SelfCheck {

@@ -1,9 +1,19 @@
-//! Where the code under test comes from: the learner's `exercises/`, the reference
-//! `solutions/`, or a submission folder.
+//! Where the code under test comes from (the learner's `exercises/`, the reference
+//! `solutions/`, or a submission folder), and reading it safely.
+//!
+//! A source file is read once, and those bytes are judged by the rules, hashed, and compiled.
+//! Only regular files inside the source are read: a symbolic link anywhere on the way (the
+//! exercise folder, `src/`, `lib.rs`) is refused, never followed, since archives and git
+//! repositories carry links that could point at the reference solutions.
 
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Result};
+
+/// The largest source file read (a course file is a few hundred lines).
+pub const MAX_SOURCE_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -11,6 +21,16 @@ pub enum Source {
     Solutions,
     /// A copy of the workspace, of its `exercises/` folder, or just exercise folders.
     Submission(PathBuf),
+}
+
+/// What looking for one exercise's file found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// The file, read once: the exact text that is checked, hashed and compiled.
+    File { path: PathBuf, code: String },
+    Missing,
+    /// Something is there but may not be read, and why.
+    Invalid(String),
 }
 
 impl Source {
@@ -34,35 +54,28 @@ impl Source {
         }
     }
 
-    /// A short name fit for a folder: one stage (and so one warm build) per source.
-    pub fn stage_key(&self) -> String {
+    /// The folders the file of exercise `id` may be under, and its path below them.
+    fn candidates(&self, root: &Path, id: &str) -> Vec<(PathBuf, PathBuf)> {
+        let lib = Path::new(id).join("src/lib.rs");
         match self {
-            Source::Exercises => "exercises".into(),
-            Source::Solutions => "solutions".into(),
-            Source::Submission(dir) => {
-                let name: String = dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-                    .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                    .take(40)
-                    .collect();
-                let digest = crate::sha256_hex(dir.to_string_lossy().as_bytes());
-                format!("sub-{name}-{}", &digest[..12])
-            }
+            Source::Exercises => vec![(root.join("exercises"), lib)],
+            Source::Solutions => vec![(root.join("solutions"), lib)],
+            Source::Submission(dir) => vec![
+                (dir.clone(), Path::new("exercises").join(&lib)),
+                (dir.clone(), lib),
+            ],
         }
     }
 
-    /// The student file of exercise `id`, if the source has it.
-    pub fn locate(&self, root: &Path, id: &str) -> Option<PathBuf> {
-        let lib = Path::new(id).join("src/lib.rs");
-        let candidates = match self {
-            Source::Exercises => vec![root.join("exercises").join(&lib)],
-            Source::Solutions => vec![root.join("solutions").join(&lib)],
-            Source::Submission(dir) => vec![dir.join("exercises").join(&lib), dir.join(&lib)],
-        };
-        candidates.into_iter().find(|p| p.is_file())
+    /// Finds and reads the student file of exercise `id`.
+    pub fn read(&self, root: &Path, id: &str) -> Found {
+        for (base, relative) in self.candidates(root, id) {
+            match read_inside(&base, &relative) {
+                Found::Missing => continue,
+                found => return found,
+            }
+        }
+        Found::Missing
     }
 
     /// Where the learner would look for the file, for messages about a missing one.
@@ -74,6 +87,148 @@ impl Source {
                 "{0}/exercises/{id}/src/lib.rs or {0}/{id}/src/lib.rs",
                 dir.display()
             ),
+        }
+    }
+}
+
+/// Reads `base/relative`, refusing symbolic links on the way and anything but a regular file
+/// of reasonable size holding UTF-8 text.
+fn read_inside(base: &Path, relative: &Path) -> Found {
+    let mut path = base.to_path_buf();
+    for component in relative.components() {
+        let Component::Normal(name) = component else {
+            return Found::Invalid(format!("{} is not a plain path", relative.display()));
+        };
+        path.push(name);
+        match std::fs::symlink_metadata(&path) {
+            Err(_) => return Found::Missing,
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path)
+                    .map(|t| format!(" (to {})", t.display()))
+                    .unwrap_or_default();
+                return Found::Invalid(format!(
+                    "{} is a symbolic link{target}: only regular files inside the submission \
+                     are read",
+                    path.display()
+                ));
+            }
+            Ok(_) => {}
+        }
+    }
+    // O_NOFOLLOW: the file cannot have become a link since; O_NONBLOCK: nor a FIFO that hangs.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&path);
+    let mut file = match file {
+        Ok(file) => file,
+        Err(error) => return Found::Invalid(format!("{} cannot be read: {error}", path.display())),
+    };
+    match file.metadata() {
+        Ok(meta) if !meta.is_file() => {
+            return Found::Invalid(format!("{} is not a regular file", path.display()))
+        }
+        Ok(meta) if meta.len() > MAX_SOURCE_BYTES => {
+            return Found::Invalid(format!(
+                "{} is {} bytes, more than the {MAX_SOURCE_BYTES} a source file may have",
+                path.display(),
+                meta.len()
+            ))
+        }
+        Ok(_) => {}
+        Err(error) => return Found::Invalid(format!("{} cannot be read: {error}", path.display())),
+    }
+    let mut bytes = Vec::new();
+    if let Err(error) = file
+        .by_ref()
+        .take(MAX_SOURCE_BYTES + 1)
+        .read_to_end(&mut bytes)
+    {
+        return Found::Invalid(format!("{} cannot be read: {error}", path.display()));
+    }
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Found::Invalid(format!(
+            "{} grew past {MAX_SOURCE_BYTES} bytes while it was read",
+            path.display()
+        ));
+    }
+    match String::from_utf8(bytes) {
+        Ok(code) => Found::File { path, code },
+        Err(error) => Found::Invalid(format!(
+            "{} is not UTF-8 text (byte {}): Rust source must be",
+            path.display(),
+            error.utf8_error().valid_up_to()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submission() -> (tempfile::TempDir, Source) {
+        let dir = tempfile::tempdir().unwrap();
+        let source = Source::submission(dir.path()).unwrap();
+        (dir, source)
+    }
+
+    #[test]
+    fn reads_either_layout() {
+        let (dir, source) = submission();
+        std::fs::create_dir_all(dir.path().join("02_lock/src")).unwrap();
+        std::fs::write(dir.path().join("02_lock/src/lib.rs"), "pub fn f() {}\n").unwrap();
+        assert!(matches!(
+            source.read(Path::new("/nowhere"), "02_lock"),
+            Found::File { code, .. } if code == "pub fn f() {}\n"
+        ));
+        assert_eq!(source.read(Path::new("/nowhere"), "03_rlock"), Found::Missing);
+    }
+
+    #[test]
+    fn refuses_links_anywhere_on_the_way() {
+        let (dir, source) = submission();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(elsewhere.path().join("src")).unwrap();
+        std::fs::write(elsewhere.path().join("src/lib.rs"), "pub fn f() {}\n").unwrap();
+        // The exercise folder is a link.
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("02_lock")).unwrap();
+        // The file is a link.
+        std::fs::create_dir_all(dir.path().join("03_rlock/src")).unwrap();
+        std::os::unix::fs::symlink(
+            elsewhere.path().join("src/lib.rs"),
+            dir.path().join("03_rlock/src/lib.rs"),
+        )
+        .unwrap();
+        for id in ["02_lock", "03_rlock"] {
+            match source.read(Path::new("/nowhere"), id) {
+                Found::Invalid(why) => assert!(why.contains("symbolic link"), "{why}"),
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_small_utf8_file() {
+        let (dir, source) = submission();
+        let src = dir.path().join("02_lock/src");
+        std::fs::create_dir_all(src.join("lib.rs")).unwrap(); // a folder named lib.rs
+        std::fs::create_dir_all(dir.path().join("03_rlock/src")).unwrap();
+        std::fs::write(dir.path().join("03_rlock/src/lib.rs"), b"fn f() {}\xff\n").unwrap();
+        std::fs::create_dir_all(dir.path().join("04_semaphore/src")).unwrap();
+        std::fs::write(
+            dir.path().join("04_semaphore/src/lib.rs"),
+            vec![b' '; MAX_SOURCE_BYTES as usize + 1],
+        )
+        .unwrap();
+        for (id, why) in [
+            ("02_lock", "not a regular file"),
+            ("03_rlock", "not UTF-8"),
+            ("04_semaphore", "more than"),
+        ] {
+            match source.read(Path::new("/nowhere"), id) {
+                Found::Invalid(message) => assert!(message.contains(why), "{id}: {message}"),
+                other => panic!("{id}: {other:?}"),
+            }
         }
     }
 }

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -21,19 +22,21 @@ use crate::catalog::{Catalog, Category, Exercise};
 #[derive(Debug, Clone)]
 pub struct StagedExercise {
     pub id: String,
+    /// The key its packages carry.
+    pub key: String,
     /// The copy of the student's file inside the stage.
     pub lib_path: PathBuf,
-    /// Cargo target names: the student library, the check binary, the api libraries.
-    pub lib_target: String,
-    pub check_target: String,
+    /// The library's package name (cargo reports a lib target by its crate name, which every
+    /// member of an exercise shares, so diagnostics are told apart by package).
+    pub lib_package: String,
+    pub check_package: String,
     pub api_crates: Vec<ApiCrate>,
 }
 
 /// One crate of api cases: each case a module, with the lines it spans.
 #[derive(Debug, Clone)]
 pub struct ApiCrate {
-    pub target: String,
-    /// The crate's folder in the stage (a workspace member).
+    /// The crate's folder in the stage (a workspace member), and its package name.
     pub folder: String,
     /// Relative to the stage root, as rustc reports it.
     pub file: String,
@@ -61,70 +64,143 @@ incremental = true
 codegen-units = 16
 "#;
 
-/// Writes (or refreshes) the stage for `sources`: (exercise, the student file to copy).
-pub fn write(catalog: &Catalog, key: &str, sources: &[(&Exercise, PathBuf)]) -> Result<Stage> {
-    let base = catalog.root.join("target/locksmith");
-    let dir = base.join("stage").join(key);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let root = catalog.root.display().to_string();
+/// One exercise's code to stage, under a key that names its packages: the same key must mean
+/// the same code (a content hash, or the learner's own folder, rebuilt incrementally).
+pub struct Member<'a> {
+    pub exercise: &'a Exercise,
+    pub key: String,
+    pub code: &'a str,
+}
 
-    let mut members = Vec::new();
-    let mut staged = Vec::new();
-    for (exercise, source) in sources {
+/// A `[package]` manifest, serialised by `toml` (names and paths may hold any character).
+fn manifest(package: &str, target: (&str, toml::Table), dependencies: toml::Table) -> String {
+    let mut package_table = toml::Table::new();
+    package_table.insert("name".into(), package.into());
+    package_table.insert("version".into(), "0.0.0".into());
+    package_table.insert("edition".into(), "2021".into());
+    let mut root = toml::Table::new();
+    root.insert("package".into(), package_table.into());
+    match target {
+        ("bin", table) => {
+            root.insert("bin".into(), toml::Value::Array(vec![table.into()]));
+        }
+        (kind, table) => {
+            root.insert(kind.into(), table.into());
+        }
+    }
+    root.insert("dependencies".into(), dependencies.into());
+    toml::to_string(&root).expect("a table serialises")
+}
+
+fn table<const N: usize>(entries: [(&str, toml::Value); N]) -> toml::Table {
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+fn path_dependency(path: impl AsRef<Path>, package: Option<&str>) -> toml::Value {
+    let mut dependency = table([("path", path.as_ref().display().to_string().into())]);
+    if let Some(package) = package {
+        dependency.insert("package".into(), package.into());
+    }
+    dependency.into()
+}
+
+/// Writes (or refreshes) the stage `name` holding `members`. Members with the same key are
+/// staged once.
+pub fn write(catalog: &Catalog, name: &str, members: &[Member]) -> Result<Stage> {
+    let base = catalog.root.join("target/locksmith");
+    let dir = base.join("stage").join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    let mut folders = Vec::new();
+    let mut staged: Vec<StagedExercise> = Vec::new();
+    for member in members {
+        let (exercise, key) = (member.exercise, &member.key);
+        if staged.iter().any(|s| s.id == exercise.id && s.key == *key) {
+            continue;
+        }
         let krate = &exercise.crate_name;
-        let lib_dir = dir.join(krate);
+        let lib_folder = format!("{krate}-{key}");
+        let lib_package = format!("{krate}-{key}");
+        let lib_dir = dir.join(&lib_folder);
         write_if_changed(
             &lib_dir.join("Cargo.toml"),
-            &format!(
-                "[package]\nname = \"{krate}-{key}\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
-                 [lib]\nname = \"{krate}\"\npath = \"lib.rs\"\n\n[dependencies]\n\
-                 blocks = {{ path = \"{root}/blocks\", features = [\"perturb\"] }}\n"
+            &manifest(
+                &lib_package,
+                ("lib", table([("name", krate.as_str().into()), ("path", "lib.rs".into())])),
+                table([(
+                    "blocks",
+                    table([
+                        ("path", catalog.root.join("blocks").display().to_string().into()),
+                        ("features", toml::Value::Array(vec!["perturb".into()])),
+                    ])
+                    .into(),
+                )]),
             ),
         )?;
-        let code =
-            std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
         let lib_path = lib_dir.join("lib.rs");
-        write_if_changed(&lib_path, &String::from_utf8_lossy(&code))?;
-        members.push(krate.clone());
+        write_if_changed(&lib_path, member.code)?;
+        folders.push(lib_folder.clone());
 
-        // Named per stage: cargo copies binaries to one folder shared by every stage, so a
+        // Named per key: cargo copies binaries to one folder shared by every stage, so a
         // shared name would let one submission's build replace another's check binary.
         let check_crate = format!("check-{krate}-{key}");
         write_if_changed(
             &dir.join(&check_crate).join("Cargo.toml"),
-            &format!(
-                "[package]\nname = \"{check_crate}\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
-                 [[bin]]\nname = \"{check_crate}\"\npath = \"{}\"\n\n[dependencies]\n\
-                 {krate} = {{ path = \"../{krate}\", package = \"{krate}-{key}\" }}\n\
-                 harness = {{ path = \"{root}/grader/harness\" }}\n",
-                catalog.checks_source(&exercise.id).display()
+            &manifest(
+                &check_crate,
+                (
+                    "bin",
+                    table([
+                        ("name", check_crate.as_str().into()),
+                        (
+                            "path",
+                            catalog.checks_source(&exercise.id).display().to_string().into(),
+                        ),
+                    ]),
+                ),
+                table([
+                    (krate.as_str(), path_dependency(format!("../{lib_folder}"), Some(&lib_package))),
+                    ("harness", path_dependency(catalog.root.join("grader/harness"), None)),
+                ]),
             ),
         )?;
-        members.push(check_crate.clone());
+        folders.push(check_crate.clone());
 
-        let api_crates = write_api_crates(&dir, exercise, key)?;
-        members.extend(api_crates.iter().map(|c| c.folder.clone()));
+        let api_crates = write_api_crates(&dir, exercise, key, &lib_folder, &lib_package)?;
+        folders.extend(api_crates.iter().map(|c| c.folder.clone()));
         staged.push(StagedExercise {
             id: exercise.id.clone(),
+            key: key.clone(),
             lib_path,
-            lib_target: krate.clone(),
-            check_target: check_crate,
+            lib_package,
+            check_package: check_crate,
             api_crates,
         });
     }
 
-    let mut manifest = String::from("[workspace]\nresolver = \"2\"\nmembers = [\n");
-    for member in &members {
-        let _ = writeln!(manifest, "    \"{member}\",");
-    }
-    manifest.push_str("]\n");
-    manifest.push_str(PROFILE);
-    write_if_changed(&dir.join("Cargo.toml"), &manifest)?;
+    let mut workspace = toml::Table::new();
+    workspace.insert("resolver".into(), "2".into());
+    workspace.insert(
+        "members".into(),
+        toml::Value::Array(folders.into_iter().map(Into::into).collect()),
+    );
+    let mut root = toml::Table::new();
+    root.insert("workspace".into(), workspace.into());
+    let profile: toml::Table = toml::from_str(PROFILE).expect("the grader profile parses");
+    root.extend(profile);
+    write_if_changed(
+        &dir.join("Cargo.toml"),
+        &toml::to_string(&root).expect("a table serialises"),
+    )?;
     // Same dependency versions as the workspace, so shared artifacts are reused.
     let lock = catalog.root.join("Cargo.lock");
     if lock.is_file() && !dir.join("Cargo.lock").exists() {
         std::fs::copy(&lock, dir.join("Cargo.lock"))?;
     }
+    touch(&dir);
     Ok(Stage {
         dir,
         target_dir: base.join("build"),
@@ -132,10 +208,83 @@ pub fn write(catalog: &Catalog, key: &str, sources: &[(&Exercise, PathBuf)]) -> 
     })
 }
 
+/// Marks a stage as used now, for [`prune`].
+fn touch(dir: &Path) {
+    let _ = std::fs::File::open(dir).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+}
+
+/// Removes stages (and their lock files) not used for `max_age`, except `keep`: every grade of
+/// new code writes a new stage, and old ones would pile up in `target/`.
+pub fn prune(catalog: &Catalog, keep: &Path, max_age: std::time::Duration) {
+    let stages = catalog.root.join("target/locksmith/stage");
+    let Ok(entries) = std::fs::read_dir(&stages) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path == keep || !path.is_dir() {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > max_age);
+        if old {
+            // Only when no grader holds it: a stage in use is locked.
+            if let Ok(Some(_lock)) = StageLock::try_take(&path.with_extension("lock")) {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
+    }
+}
+
+/// An advisory lock on one stage, so two graders never build it at once.
+pub struct StageLock {
+    _file: std::fs::File,
+}
+
+impl StageLock {
+    pub fn take(path: &Path) -> Result<StageLock> {
+        let file = Self::open(path)?;
+        // SAFETY: flock on a descriptor we own; released when the file closes.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            anyhow::bail!("could not lock {}", path.display());
+        }
+        Ok(StageLock { _file: file })
+    }
+
+    fn try_take(path: &Path) -> Result<Option<StageLock>> {
+        let file = Self::open(path)?;
+        // SAFETY: flock on a descriptor we own; released when the file closes.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Ok(None);
+        }
+        Ok(Some(StageLock { _file: file }))
+    }
+
+    fn open(path: &Path) -> Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))
+    }
+}
+
 /// One crate per distinct `expect` of the exercise's api cases: rustc may stop before borrow
 /// checking when a crate has type errors, so cases expecting different kinds of error must not
 /// share a crate.
-fn write_api_crates(dir: &Path, exercise: &Exercise, key: &str) -> Result<Vec<ApiCrate>> {
+fn write_api_crates(
+    dir: &Path,
+    exercise: &Exercise,
+    key: &str,
+    lib_folder: &str,
+    lib_package: &str,
+) -> Result<Vec<ApiCrate>> {
     let krate = &exercise.crate_name;
     let mut groups: BTreeMap<Vec<String>, Vec<(&str, &crate::catalog::ApiCase)>> = BTreeMap::new();
     for check in exercise
@@ -156,8 +305,8 @@ fn write_api_crates(dir: &Path, exercise: &Exercise, key: &str) -> Result<Vec<Ap
         } else {
             expect.join("-").to_lowercase()
         };
-        let folder = format!("api-{krate}-{suffix}");
-        let package = format!("{folder}-{key}");
+        let folder = format!("api-{krate}-{suffix}-{key}");
+        let package = folder.clone();
         let file = format!("{folder}/lib.rs");
         let mut text = String::from(
             "// Generated by the grader: api cases compiled against the code under test.\n\
@@ -181,13 +330,16 @@ fn write_api_crates(dir: &Path, exercise: &Exercise, key: &str) -> Result<Vec<Ap
         write_if_changed(&dir.join(&file), &text)?;
         write_if_changed(
             &dir.join(&folder).join("Cargo.toml"),
-            &format!(
-                "[package]\nname = \"{package}\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
-                 [lib]\npath = \"lib.rs\"\n\n[dependencies]\n{krate} = {{ path = \"../{krate}\", package = \"{krate}-{key}\" }}\n"
+            &manifest(
+                &package,
+                ("lib", table([("path", "lib.rs".into())])),
+                table([(
+                    krate.as_str(),
+                    path_dependency(format!("../{lib_folder}"), Some(lib_package)),
+                )]),
             ),
         )?;
         crates.push(ApiCrate {
-            target: package.replace('-', "_"),
             folder,
             file,
             expect,

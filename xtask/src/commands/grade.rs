@@ -44,7 +44,7 @@ pub fn run(args: GradeArgs) -> Result<ExitCode> {
 
     // Read before any code under test runs, so nothing it does to the file can lose results.
     let path = scorecard_path(args.scorecard, format.default_file());
-    let previous = match Scorecard::load(&path, format) {
+    let previous = match Scorecard::load(&path, format)? {
         Previous::Card(card) => Some(card),
         Previous::None => None,
         Previous::MovedAside(aside, why) => {
@@ -69,7 +69,10 @@ pub fn run(args: GradeArgs) -> Result<ExitCode> {
         run.base_seed,
         display(&path)
     );
-    Ok(if run.full_marks() {
+    Ok(if run.grader_error() {
+        eprintln!("error: the grader could not run some checks (see `error` above): not your code");
+        ExitCode::from(2)
+    } else if run.full_marks() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

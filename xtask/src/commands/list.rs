@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use console::style;
+use grader::source::Found;
 use grader::scorecard::{Format, Previous, Scorecard};
 use grader::{Catalog, Source};
 
@@ -31,10 +32,10 @@ pub fn run(scorecard: Option<PathBuf>) -> Result<ExitCode> {
         let status = match result {
             None => style("not graded yet".to_string()).dim(),
             Some(graded) => {
-                let current = Source::Exercises
-                    .locate(&root, &exercise.id)
-                    .and_then(|p| std::fs::read(p).ok())
-                    .map(|code| grader::sha256_hex(&code));
+                let current = match Source::Exercises.read(&root, &exercise.id) {
+                    Found::File { code, .. } => Some(grader::sha256_hex(code.as_bytes())),
+                    _ => None,
+                };
                 let mut text = format!("{} / {}", graded.score, graded.max_score);
                 if graded.status.as_str() != "graded" {
                     text.push_str(&format!(" ({})", graded.status.as_str()));

@@ -1,0 +1,256 @@
+//! The protocol between a check process (the `harness` side) and the grader.
+//!
+//! The grader starts a check binary as `BINARY run NAME --seed N --trials N --perturb N`
+//! ([`RunArgs`]), writes a fresh nonce on its standard input, and reads report lines from
+//! descriptor [`REPORT_FD`]. Every line is `NONCE \t kind \t fields…`; a line with another nonce
+//! was not written by the harness and is ignored. Both sides use this one definition, so the
+//! wire format cannot drift between them.
+
+/// The descriptor the harness reports on: the write end of a pipe only the grader reads.
+pub const REPORT_FD: i32 = 3;
+
+/// Longest field, in characters: a report line stays one short `write`.
+const FIELD_CHARS: usize = 2000;
+
+/// How one trial ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    /// A check's own assertion failed.
+    Fail,
+    /// The code under test panicked.
+    Panic,
+    /// The code under test reached a `todo!()`.
+    NotImplemented,
+}
+
+impl Verdict {
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Panic => "panic",
+            Verdict::NotImplemented => "not_implemented",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Verdict> {
+        [
+            Verdict::Pass,
+            Verdict::Fail,
+            Verdict::Panic,
+            Verdict::NotImplemented,
+        ]
+        .into_iter()
+        .find(|v| v.word() == word)
+    }
+}
+
+/// One line of the report pipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// A trial starts: its wall-clock limit counts from here.
+    Start { index: u64, seed: u64 },
+    /// A trial ended.
+    Trial {
+        index: u64,
+        seed: u64,
+        verdict: Verdict,
+        micros: u64,
+        message: String,
+    },
+    /// The check ran to its end: without it, nothing the process reported counts as a pass.
+    Done,
+    /// The check binary refused to run (a grader bug: an unknown check name, say).
+    Error(String),
+}
+
+impl Report {
+    /// The line (with its newline) that carries this report.
+    pub fn encode(&self, nonce: &str) -> String {
+        let fields: Vec<String> = match self {
+            Report::Start { index, seed } => {
+                vec!["start".into(), index.to_string(), seed.to_string()]
+            }
+            Report::Trial {
+                index,
+                seed,
+                verdict,
+                micros,
+                message,
+            } => vec![
+                "trial".into(),
+                index.to_string(),
+                seed.to_string(),
+                verdict.word().into(),
+                micros.to_string(),
+                message.clone(),
+            ],
+            Report::Done => vec!["done".into()],
+            Report::Error(message) => vec!["error".into(), message.clone()],
+        };
+        let mut line = nonce.to_string();
+        for field in fields {
+            line.push('\t');
+            line.extend(
+                field
+                    .chars()
+                    .map(|c| if matches!(c, '\t' | '\n' | '\r') { ' ' } else { c })
+                    .take(FIELD_CHARS),
+            );
+        }
+        line.push('\n');
+        line
+    }
+
+    /// The report a line carries, if it carries `nonce` and is well formed.
+    pub fn decode(line: &str, nonce: &str) -> Option<Report> {
+        let mut fields = line.trim_end_matches('\n').split('\t');
+        if fields.next()? != nonce {
+            return None;
+        }
+        let kind = fields.next()?;
+        let mut number = || fields.next().and_then(|f| f.parse::<u64>().ok());
+        Some(match kind {
+            "start" => Report::Start {
+                index: number()?,
+                seed: number()?,
+            },
+            "trial" => {
+                let (index, seed) = (number()?, number()?);
+                let verdict = Verdict::parse(fields.next()?)?;
+                let micros = fields.next()?.parse().ok()?;
+                let message = fields.next().unwrap_or("").to_string();
+                Report::Trial {
+                    index,
+                    seed,
+                    verdict,
+                    micros,
+                    message,
+                }
+            }
+            "done" => Report::Done,
+            "error" => Report::Error(fields.next().unwrap_or("").to_string()),
+            _ => return None,
+        })
+    }
+}
+
+/// What the grader asks a check binary to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Print the names of the compiled checks, one a line (authoring tests only).
+    List,
+    Run(RunArgs),
+}
+
+/// Run one check's trials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunArgs {
+    pub check: String,
+    /// The first trial's seed; trial `i` runs with `seed + i`.
+    pub seed: u64,
+    pub trials: u64,
+    /// Thousandths of synchronization points at which the backend perturbs the schedule.
+    pub perturb: u32,
+}
+
+impl RunArgs {
+    pub fn to_args(&self) -> Vec<String> {
+        vec![
+            "run".into(),
+            self.check.clone(),
+            "--seed".into(),
+            self.seed.to_string(),
+            "--trials".into(),
+            self.trials.to_string(),
+            "--perturb".into(),
+            self.perturb.to_string(),
+        ]
+    }
+}
+
+pub const USAGE: &str = "usage: CHECK-BINARY list | run NAME [--seed N] [--trials N] [--perturb N]";
+
+impl Request {
+    /// Reads the arguments after the program name.
+    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Request, String> {
+        match args.next().as_deref() {
+            Some("list") => Ok(Request::List),
+            Some("run") => {
+                let check = args.next().ok_or("run needs a check name")?;
+                let mut run = RunArgs {
+                    check,
+                    seed: 0,
+                    trials: 1,
+                    perturb: 0,
+                };
+                while let Some(flag) = args.next() {
+                    let value = args.next().ok_or(format!("{flag} needs a value"))?;
+                    let number: u64 = value.parse().map_err(|_| format!("bad {flag}: {value}"))?;
+                    match flag.as_str() {
+                        "--seed" => run.seed = number,
+                        "--trials" => run.trials = number.max(1),
+                        "--perturb" => run.perturb = number.min(1000) as u32,
+                        _ => return Err(format!("unknown flag {flag}")),
+                    }
+                }
+                Ok(Request::Run(run))
+            }
+            _ => Err(USAGE.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_round_trip_and_need_the_nonce() {
+        let reports = [
+            Report::Start { index: 2, seed: 7 },
+            Report::Trial {
+                index: 2,
+                seed: 7,
+                verdict: Verdict::Fail,
+                micros: 1234,
+                message: "two holders\tat once\nsee".into(),
+            },
+            Report::Done,
+            Report::Error("no check named x".into()),
+        ];
+        for report in reports {
+            let line = report.encode("n0nce");
+            assert_eq!(line.matches('\n').count(), 1, "one line: {line:?}");
+            let back = Report::decode(&line, "n0nce").expect("decodes");
+            match (&report, &back) {
+                (Report::Trial { message, .. }, Report::Trial { message: got, .. }) => {
+                    assert_eq!(got, &message.replace(['\t', '\n'], " "));
+                }
+                _ => assert_eq!(back, report),
+            }
+            assert_eq!(Report::decode(&line, "other"), None, "a wrong nonce is ignored");
+        }
+        assert_eq!(Report::decode("n0nce\ttrial\t1\t2\tmaybe\t3\t", "n0nce"), None);
+    }
+
+    #[test]
+    fn run_arguments_round_trip() {
+        let run = RunArgs {
+            check: "mutual_exclusion".into(),
+            seed: 42,
+            trials: 12,
+            perturb: 150,
+        };
+        assert_eq!(
+            Request::parse(run.to_args().into_iter()),
+            Ok(Request::Run(run))
+        );
+        assert_eq!(
+            Request::parse(["list".to_string()].into_iter()),
+            Ok(Request::List)
+        );
+        assert!(Request::parse(["run".to_string()].into_iter()).is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! What the runner tells its consumers while it works: the terminal's progress display and
+//! anything else that wants to follow a grade. The runner emits them and knows no consumer.
+
+use std::time::Duration;
+
+use crate::outcome::CheckStatus;
+
+pub enum Event<'a> {
+    Building {
+        exercises: usize,
+    },
+    Compiled {
+        target: &'a str,
+    },
+    Built {
+        elapsed: Duration,
+    },
+    Running {
+        checks: usize,
+    },
+    CheckStarted {
+        submission: &'a str,
+        exercise: &'a str,
+        check: &'a str,
+    },
+    CheckFinished {
+        submission: &'a str,
+        exercise: &'a str,
+        check: &'a str,
+        status: CheckStatus,
+    },
+}

@@ -1,0 +1,320 @@
+//! Grading, one straight path: **plan** (options checked, every file read once) → **static**
+//! (the rules, before anything is built) → **build** (one cargo build for every submission)
+//! → **pool** (each runtime check in the sandbox) → **verdict** → **score**. It produces
+//! outcomes and emits [`Event`]s; it knows none of their consumers.
+
+mod plan;
+mod pool;
+mod score;
+mod statics;
+mod verdict;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+pub use plan::GradeOptions;
+
+use crate::catalog::{Catalog, CheckSpec};
+use crate::events::Event;
+use crate::outcome::{CheckOutcome, CheckStatus, ExerciseOutcome, ExerciseStatus, SkipReason};
+use crate::sandbox::Sandbox;
+use crate::source::{Found, Source};
+use crate::stage::{self, Member, StageLock};
+
+/// The result of grading one submission.
+#[derive(Debug, Clone)]
+pub struct GradeRun {
+    pub source: Source,
+    pub exercises: Vec<ExerciseOutcome>,
+    pub base_seed: u64,
+}
+
+impl GradeRun {
+    pub fn full_marks(&self) -> bool {
+        self.exercises.iter().all(ExerciseOutcome::full_marks)
+    }
+
+    /// Whether the grader itself failed somewhere (exit status 2).
+    pub fn grader_error(&self) -> bool {
+        self.exercises.iter().any(ExerciseOutcome::grader_error)
+    }
+}
+
+/// Grades the selected exercises of `options.source`.
+pub fn grade(
+    catalog: &Catalog,
+    options: &GradeOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<GradeRun> {
+    let mut runs = grade_many(catalog, std::slice::from_ref(options), options.jobs, events)?;
+    Ok(runs.remove(0))
+}
+
+/// Grades several submissions with one build, running `jobs` check processes at a time.
+pub fn grade_many(
+    catalog: &Catalog,
+    requests: &[GradeOptions],
+    jobs: usize,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<Vec<GradeRun>> {
+    let plans = requests
+        .iter()
+        .map(|options| plan::plan(catalog, options))
+        .collect::<Result<Vec<_>>>()?;
+    let labels: Vec<String> = requests.iter().map(|o| o.source.label()).collect();
+    let base_seeds: Vec<u64> = requests
+        .iter()
+        .map(|o| o.seed.unwrap_or_else(plan::random_seed))
+        .collect();
+
+    // Static: outcomes start here, with the rules judged on the bytes read.
+    let mut outcomes: Vec<Vec<ExerciseOutcome>> = Vec::new();
+    for (options, planned) in requests.iter().zip(&plans) {
+        let exercises = planned
+            .iter()
+            .map(|p| start_outcome(catalog, options, p))
+            .collect();
+        outcomes.push(exercises);
+    }
+
+    let members: Vec<Member> = plans
+        .iter()
+        .flatten()
+        .filter_map(|p| match &p.found {
+            Found::File { code, .. } => Some(Member {
+                exercise: p.exercise,
+                key: p.key.clone(),
+                code,
+            }),
+            _ => None,
+        })
+        .collect();
+    if !members.is_empty() {
+        let stage_name = stage_name(&members);
+        let stage_base = catalog.root.join("target/locksmith/stage");
+        std::fs::create_dir_all(&stage_base)?;
+        let _lock = StageLock::take(&stage_base.join(format!("{stage_name}.lock")))?;
+        let stage = stage::write(catalog, &stage_name, &members)?;
+        stage::prune(catalog, &stage.dir, Duration::from_secs(2 * 24 * 3600));
+
+        events(Event::Building {
+            exercises: stage.exercises.len(),
+        });
+        let build = crate::build::build(&stage, &|target| events(Event::Compiled { target }))?;
+        events(Event::Built {
+            elapsed: build.elapsed,
+        });
+        if let Some(failure) = &build.cargo_failure {
+            bail!("the grader's own build failed (not your code):\n{failure}");
+        }
+
+        // Build results, then the runtime checks of every exercise that compiled.
+        let mut work = Vec::new();
+        for (s, planned) in plans.iter().enumerate() {
+            for (e, p) in planned.iter().enumerate() {
+                let Found::File { path, .. } = &p.found else {
+                    continue;
+                };
+                let staged = stage
+                    .exercises
+                    .iter()
+                    .find(|st| st.id == p.exercise.id && st.key == p.key)
+                    .context("an exercise was not staged (grader bug)")?;
+                let outcome = &mut outcomes[s][e];
+                outcome.build_seconds = build.elapsed.as_secs_f64();
+                let shown = display_path(&catalog.root, path);
+                if let Some((status, message)) = statics::compile_error(staged, &build, &shown) {
+                    if outcome.status == ExerciseStatus::Graded {
+                        (outcome.status, outcome.message) = (status, message);
+                    }
+                    skip_unjudged(outcome, p.exercise, SkipReason::DoesNotCompile);
+                    continue;
+                }
+                for (spec, check) in p.exercise.checks.iter().zip(&mut outcome.checks) {
+                    if check.skipped == Some(SkipReason::NotSelected) {
+                        continue;
+                    }
+                    if spec.category == crate::catalog::Category::Api {
+                        set(check, spec, statics::api(spec, staged, &build));
+                    } else if spec.category.is_runtime() {
+                        let (seed, trials) =
+                            requests[s].seed_and_trials(base_seeds[s], &p.exercise.id, spec);
+                        work.push(pool::Job {
+                            submission: s,
+                            exercise: e,
+                            label: &labels[s],
+                            exercise_id: &p.exercise.id,
+                            spec,
+                            exe: build.executables[&staged.check_package].clone(),
+                            seed,
+                            trials,
+                        });
+                    }
+                }
+            }
+        }
+
+        events(Event::Running {
+            checks: work.len(),
+        });
+        let sandbox = Sandbox::new().context("creating the check sandbox")?;
+        let results = pool::run(&work, jobs, &sandbox, events);
+        for (job, (judged, elapsed)) in work.iter().zip(results) {
+            let outcome = &mut outcomes[job.submission][job.exercise];
+            outcome.run_seconds += elapsed.as_secs_f64();
+            let check = outcome
+                .checks
+                .iter_mut()
+                .find(|c| c.name == job.spec.name)
+                .expect("every runtime check has an outcome");
+            check.status = judged.status;
+            check.message = judged.message;
+            check.trials = judged.trials;
+            check.failed_trials = judged.failed_trials;
+            check.seed = judged.seed;
+            check.duration = elapsed;
+            check.skipped = None;
+            check.hint = hint(job.spec, judged.status);
+        }
+    }
+
+    Ok(outcomes
+        .into_iter()
+        .zip(requests)
+        .zip(base_seeds)
+        .map(|((mut exercises, options), base_seed)| {
+            exercises.iter_mut().for_each(score::score);
+            GradeRun {
+                source: options.source.clone(),
+                exercises,
+                base_seed,
+            }
+        })
+        .collect())
+}
+
+/// The outcome of one exercise before anything is built: found or not, readable or not, the
+/// rules judged, every other check pending (skipped, with no reason yet) or not selected.
+fn start_outcome(catalog: &Catalog, options: &GradeOptions, planned: &plan::Planned) -> ExerciseOutcome {
+    let exercise = planned.exercise;
+    let mut outcome = ExerciseOutcome {
+        id: exercise.id.clone(),
+        title: exercise.title.clone(),
+        status: ExerciseStatus::Graded,
+        score: 0.0,
+        max_score: f64::from(exercise.max_points()),
+        source_sha256: String::new(),
+        build_seconds: 0.0,
+        run_seconds: 0.0,
+        message: String::new(),
+        checks: exercise
+            .checks
+            .iter()
+            .map(|spec| {
+                let reason = (!options.selects(spec)).then_some(SkipReason::NotSelected);
+                check_outcome(spec, CheckStatus::Skipped, String::new(), reason)
+            })
+            .collect(),
+    };
+    match &planned.found {
+        Found::Missing => {
+            outcome.status = ExerciseStatus::NotFound;
+            outcome.message = format!(
+                "no source file: looked for {}",
+                options.source.expected_path(&exercise.id)
+            );
+            skip_unjudged(&mut outcome, exercise, SkipReason::NotFound);
+        }
+        Found::Invalid(why) => {
+            outcome.status = ExerciseStatus::InvalidSubmission;
+            outcome.message = why.clone();
+            skip_unjudged(&mut outcome, exercise, SkipReason::InvalidSubmission);
+        }
+        Found::File { path, code } => {
+            outcome.source_sha256 = crate::sha256_hex(code.as_bytes());
+            let shown = display_path(&catalog.root, path);
+            let rules = statics::rules(exercise, code, &shown);
+            for (spec, check) in exercise.checks.iter().zip(&mut outcome.checks) {
+                if spec.category == crate::catalog::Category::Rules {
+                    set(check, spec, rules.check.clone());
+                }
+            }
+            if let Some(message) = rules.violation {
+                outcome.status = ExerciseStatus::RulesViolation;
+                outcome.message = message;
+            }
+        }
+    }
+    outcome
+}
+
+/// Gives every check still pending (not judged, not deselected) the reason it will not run.
+fn skip_unjudged(outcome: &mut ExerciseOutcome, exercise: &crate::catalog::Exercise, why: SkipReason) {
+    for (spec, check) in exercise.checks.iter().zip(&mut outcome.checks) {
+        if check.status == CheckStatus::Skipped && check.skipped.is_none() {
+            *check = check_outcome(spec, CheckStatus::Skipped, String::new(), Some(why));
+        }
+    }
+}
+
+fn set(check: &mut CheckOutcome, spec: &CheckSpec, (status, message, skipped): statics::Static) {
+    *check = check_outcome(spec, status, message, skipped);
+}
+
+fn check_outcome(
+    spec: &CheckSpec,
+    status: CheckStatus,
+    message: String,
+    skipped: Option<SkipReason>,
+) -> CheckOutcome {
+    let message = match (message.is_empty(), skipped) {
+        (true, Some(reason)) => reason.message().to_string(),
+        _ => message,
+    };
+    CheckOutcome {
+        name: spec.name.clone(),
+        category: spec.category,
+        status,
+        score: 0.0,
+        max_score: f64::from(spec.points),
+        trials: 0,
+        failed_trials: 0,
+        seed: 0,
+        duration: Duration::ZERO,
+        hint: hint(spec, status),
+        message,
+        skipped,
+    }
+}
+
+/// The hint, for a check that ran and did not pass.
+fn hint(spec: &CheckSpec, status: CheckStatus) -> String {
+    match status {
+        CheckStatus::Pass | CheckStatus::Skipped | CheckStatus::Error => String::new(),
+        _ => spec.hint.clone(),
+    }
+}
+
+/// The learner's own folders keep a stage of their own (warm, incremental rebuilds); any other
+/// set of members is named by its keys.
+fn stage_name(members: &[Member]) -> String {
+    let mut keys: Vec<&str> = members.iter().map(|m| m.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    match keys.as_slice() {
+        [only @ ("exercises" | "solutions")] => only.to_string(),
+        _ => {
+            let digest = crate::sha256_hex(keys.join("\n").as_bytes());
+            format!("set-{}", &digest[..16])
+        }
+    }
+}
+
+fn display_path(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}

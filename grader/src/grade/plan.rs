@@ -1,0 +1,110 @@
+//! What a grade will do: the options checked, each exercise's file read once, the stage keys,
+//! and the seed of every check.
+
+use anyhow::{bail, Result};
+
+use crate::catalog::{Catalog, CheckSpec, Exercise};
+use crate::source::{Found, Source};
+
+#[derive(Debug, Clone)]
+pub struct GradeOptions {
+    pub source: Source,
+    /// Exercise ids, in catalog order.
+    pub exercises: Vec<String>,
+    /// Run only these checks (all when empty).
+    pub checks: Vec<String>,
+    /// Replay: the first trial's seed (with one trial unless `trials` says otherwise).
+    pub seed: Option<u64>,
+    /// Trials of every stress check, instead of the checks file's number.
+    pub trials: Option<u64>,
+    /// Check processes at once.
+    pub jobs: usize,
+}
+
+impl GradeOptions {
+    pub fn selects(&self, spec: &CheckSpec) -> bool {
+        self.checks.is_empty() || self.checks.contains(&spec.name)
+    }
+
+    /// The first seed and the number of trials of one runtime check.
+    pub fn seed_and_trials(&self, base_seed: u64, exercise: &str, spec: &CheckSpec) -> (u64, u64) {
+        let (seed, trials) = match self.seed {
+            // A replay runs the named seed itself.
+            Some(seed) => (seed, self.trials.unwrap_or(1)),
+            None => {
+                let salt = crate::sha256_hex(format!("{exercise}/{}", spec.name).as_bytes());
+                let salt = u64::from_str_radix(&salt[..8], 16).unwrap_or(0);
+                let trials = match self.trials {
+                    Some(n) if spec.category == crate::catalog::Category::Stress => n,
+                    _ => spec.trials,
+                };
+                ((base_seed ^ salt) % 1_000_000_000, trials)
+            }
+        };
+        (seed, trials.max(1))
+    }
+}
+
+/// One exercise of one submission, its file read.
+pub struct Planned<'c> {
+    pub exercise: &'c Exercise,
+    pub found: Found,
+    /// The key of its staged packages (see [`crate::stage::Member`]).
+    pub key: String,
+}
+
+/// Checks the options and reads every selected file, before any code under test runs: a file
+/// that changes during grading is graded as it was read here.
+pub fn plan<'c>(catalog: &'c Catalog, options: &GradeOptions) -> Result<Vec<Planned<'c>>> {
+    let selected: Vec<&Exercise> = options
+        .exercises
+        .iter()
+        .map(|id| catalog.find(id))
+        .collect::<Result<_>>()?;
+    for check in &options.checks {
+        if !selected.iter().any(|e| e.check(check).is_some()) {
+            bail!(
+                "no check named `{check}` in {}",
+                selected
+                    .iter()
+                    .map(|e| e.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(selected
+        .into_iter()
+        .map(|exercise| {
+            let found = options.source.read(&catalog.root, &exercise.id);
+            let key = match (&options.source, &found) {
+                // The learner's own folders keep one stage each, rebuilt incrementally.
+                (Source::Exercises, _) => "exercises".to_string(),
+                (Source::Solutions, _) => "solutions".to_string(),
+                (Source::Submission(_), Found::File { code, .. }) => content_key(exercise, code),
+                (Source::Submission(_), _) => String::new(),
+            };
+            Planned {
+                exercise,
+                found,
+                key,
+            }
+        })
+        .collect())
+}
+
+/// Same exercise and same bytes, same key: byte-identical submissions share their build.
+fn content_key(exercise: &Exercise, code: &str) -> String {
+    let digest = crate::sha256_hex(format!("{}\0{code}", exercise.id).as_bytes());
+    format!("h{}", &digest[..16])
+}
+
+pub fn random_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    // Short seeds are easier to type in a replay command.
+    u64::from_le_bytes(bytes) % 1_000_000_000
+}
