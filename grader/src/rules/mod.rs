@@ -6,6 +6,19 @@
 //! to what it names ([`scope`]) and judged ([`policy`]); macro input, which syn leaves as tokens,
 //! is read by [`tokens`]. FFI, inline assembly, linker attributes, `include!`-family macros and
 //! out-of-line modules are refused wherever they appear.
+//!
+//! Macros are not expanded: what a `macro_rules!` body writes is judged as written, and what an
+//! invocation passes is judged where it is passed. That sees everything the compiler will, except
+//! what a body puts together from pieces written apart, so that is refused instead, on the line
+//! that does it ([`transcribe`]): a metavariable as a path segment (`$a::$b::$c`,
+//! `$root::sync::Mutex`, `std::$m::Mutex`, `blocks::sync::$item`, `$crate::$m`, `$p::x` for a
+//! `path` or `ty` fragment), a repetition with `::` as separator or edge (`$($s)::*`,
+//! `std $(::$s)*`), a `tt` that may be the `::` between two segments (`std $sep sync`), a run of
+//! `tt`s glued onto a name (`std $($rest)*`), a `$` passed in to write another macro's
+//! metavariables (`$d($d s)::*`), a macro named by an argument (`$m!(...)`), and a `use` built
+//! from arguments. Metavariables used whole (an expression, a type `$t` or `<$t>::new`, an item's
+//! name, a field, `Self::$variant`, a forwarded `$($t)*`) stay allowed. Macros from other crates
+//! (`paste!`) and compiler ones that make names (`concat_idents!`) are refused as unknown.
 
 mod policy;
 mod scope;

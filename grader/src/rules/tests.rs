@@ -887,3 +887,226 @@ fn workspace_solutions_and_stubs_have_no_violations() {
     eprintln!("rules checked: {}", checked.join(", "));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// macro_rules whose metavariables are expressions, types, item names, fields, forwarded token
+/// runs or repetitions with ordinary separators: nothing is built into a path.
+const CLEAN_MACRO_RULES: &str = r#"
+use blocks::sync::atomic::{AtomicU32, Ordering};
+
+macro_rules! atomic {
+    ($t:ty, $value:expr) => {
+        <$t>::new($value)
+    };
+}
+
+macro_rules! default_of {
+    ($t:ty) => {
+        <$t as Default>::default()
+    };
+}
+
+macro_rules! empty_vec {
+    ($t:ty) => {
+        Vec::<$t>::new()
+    };
+}
+
+macro_rules! getter {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident -> $t:ty { $field:ident }) => {
+        $(#[$meta])*
+        $vis fn $name(&self) -> $t {
+            self.$field.load(Ordering::Acquire) as $t
+        }
+    };
+}
+
+macro_rules! state {
+    ($name:ident { $($variant:ident = $value:expr),* $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($variant = $value),*
+        }
+        impl $name {
+            pub fn from_u32(v: u32) -> Option<Self> {
+                $(if v == $value {
+                    return Some(Self::$variant);
+                })*
+                None
+            }
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => stringify!($variant),)*
+                }
+            }
+        }
+    };
+}
+
+macro_rules! sum {
+    ($($x:expr),*) => { 0 $(+ $x)* };
+}
+
+macro_rules! apply {
+    ($a:expr, $op:tt, $b:expr) => { $a $op $b };
+}
+
+macro_rules! log {
+    ($($arg:tt)*) => {
+        if cfg!(debug_assertions) {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
+macro_rules! call_twice {
+    ($f:expr, $arg:expr) => {{
+        let _ = $f($arg);
+        $f($arg)
+    }};
+}
+
+macro_rules! make_fn {
+    ($name:ident, $args:tt, $body:block) => {
+        fn $name $args -> u32 $body
+    };
+}
+
+macro_rules! new_lock {
+    ($name:ident) => {
+        pub struct $name {
+            state: AtomicU32,
+        }
+        impl $name {
+            pub const fn new() -> Self {
+                $name { state: AtomicU32::new(0) }
+            }
+            getter!(#[inline] pub fn value -> u32 { state });
+        }
+    };
+}
+
+macro_rules! first_of {
+    ($t:ty) => {
+        fn first<'a>(v: &'a [$t]) -> Option<&'a $t> {
+            v.first()
+        }
+    };
+}
+
+macro_rules! define_inner {
+    () => {
+        macro_rules! inner {
+            ($x:expr) => { $x + 1 };
+        }
+    };
+}
+define_inner!();
+
+macro_rules! list {
+    ($($x:expr),* $(,)?) => { vec![$($x),*] };
+}
+
+new_lock!(RawLock);
+state!(State { Free = 0, Held = 1, Contended = 2 });
+make_fn!(three, (), { 3 });
+first_of!(u8);
+
+pub fn demo(a: &AtomicU32) -> u32 {
+    let b: AtomicU32 = atomic!(AtomicU32, 1);
+    let n: u32 = default_of!(u32);
+    let v: Vec<u8> = empty_vec!(u8);
+    log!("{} {} {:?}", n, b.load(Ordering::Relaxed), v);
+    let total = sum!(1, 2, three());
+    let _ = call_twice!(|x: u32| x + 1, total);
+    let _ = apply!(total, *, 2) as usize + list![1, 2].len();
+    let _ = State::from_u32(a.load(Ordering::Relaxed)).map(State::name);
+    inner!(n) + first(&[1u8]).map_or(0, |v| *v as u32) + RawLock::new().value()
+}
+"#;
+
+#[test]
+fn macro_rules_that_build_no_path_are_clean() {
+    assert_clean(CLEAN_MACRO_RULES, LOCK_02);
+}
+
+#[test]
+fn a_path_built_from_macro_arguments_is_reported_where_it_is_built() {
+    let source = "macro_rules! glue {\n    ($a:ident, $b:ident, $c:ident) => {\n        \
+                  $a::$b::$c::<u32>::new(0)\n    };\n}\n\npub fn f() {\n    \
+                  let m = glue!(std, sync, Mutex);\n}\n";
+    let found = run(source, LOCK_02);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let v = &found[0];
+    assert_eq!((v.line, v.column, v.item.as_str()), (3, 9, "$a::$b::$c"));
+    assert!(
+        v.reason.contains("builds a path from its arguments"),
+        "{}",
+        v.reason
+    );
+}
+
+/// Caught as a path or macro name built from a macro's arguments, not for something else.
+#[track_caller]
+fn assert_built(source: &str) {
+    let found = run(source, LOCK_02);
+    assert!(
+        found.iter().any(|v| v.reason.contains("by its arguments")
+            || v.reason.contains("builds a path from its arguments")),
+        "not caught as built from arguments:\n{source}\n{found:#?}"
+    );
+}
+
+#[test]
+fn every_way_of_building_a_path_in_a_macro_is_refused() {
+    for body in [
+        // Metavariables as the first, a middle or the last segment.
+        "($r:ident) => { $r::sync::Mutex::new(0) }",
+        "($m:ident) => { std::$m::Mutex::new(0) }",
+        "($i:ident) => { blocks::sync::$i::new(0) }",
+        "($i:tt) => { blocks::sync::$i::new(0) }",
+        "($k:ident) => { $crate::shim::$k::sync::Mutex::new(0) }",
+        "($k:ident) => { ::$k::process::exit(0) }",
+        "($i:ident) => { Self::$i::new(0) }",
+        // Path and type fragments extended with more segments.
+        "($p:path) => { $p::Mutex::new(0) }",
+        "($t:ty) => { $t::new(0) }",
+        // Repetitions: `::` as separator, or at an edge.
+        "($($s:ident),*) => { $($s)::*::new(0) }",
+        "($($s:ident),*) => { $($s::)* Mutex::new(0) }",
+        "($($s:ident),*) => { std $(::$s)* ::new(0) }",
+        "($($s:ident),*) => { $(std::$s)+ }",
+        // A tt that is the `::`, and token runs glued onto a name.
+        "($sep:tt) => { std $sep sync $sep Mutex::new(0) }",
+        "($a:tt $b:tt $c:tt) => { $a $b $c }",
+        "($($rest:tt)*) => { std $($rest)* }",
+        "($($rest:tt)*) => { $($rest)* ::exit(0) }",
+        // A macro named by an argument.
+        "($m:ident) => { $m!(\"x\") }",
+        "($m:tt) => { $m![\"x\"] }",
+        // `$` passed in to define a macro that glues.
+        "($d:tt) => { macro_rules! g { ($d($d s:ident),*) => { $d($d s)::* } } }",
+        "($d:tt) => { macro_rules! g { ($d s:ident) => { std::$d s } } }",
+        "($d:tt) => { macro_rules! g { ($d s:ident) => { $d s::sync::Mutex } } }",
+        // A macro that defines a macro that glues, with no `$` trick.
+        "() => { macro_rules! g { ($a:ident, $b:ident) => { $a::$b } } }",
+        // Inside an invocation of another macro.
+        "($m:ident) => { vec![std::$m::id()] }",
+    ] {
+        let source = format!("macro_rules! m {{ {body}; }}");
+        assert_built(&source);
+    }
+    // Defined inside another macro's input.
+    assert_built(
+        "macro_rules! items { ($($i:item)*) => { $($i)* } }\n\
+         items! { macro_rules! g { ($a:ident) => { std::$a::exit(0) } } }",
+    );
+}
+
+#[test]
+fn a_macro_named_by_an_argument_is_reported_as_such() {
+    let source = "macro_rules! call {\n    ($m:ident) => { $m!(\"/etc/passwd\") };\n}\n";
+    let found = run(source, LOCK_02);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].item, "$m!");
+    assert!(found[0].reason.contains("macro named by its arguments"));
+}
