@@ -15,8 +15,8 @@
 //! `path` or `ty` fragment), a repetition with `::` as separator or edge (`$($s)::*`,
 //! `std $(::$s)*`), a `tt` that may be the `::` between two segments (`std $sep sync`), a run of
 //! `tt`s glued onto a name (`std $($rest)*`), a `$` passed in to write another macro's
-//! metavariables (`$d($d s)::*`), a macro named by an argument (`$m!(...)`), and a `use` built
-//! from arguments. Metavariables used whole (an expression, a type `$t` or `<$t>::new`, an item's
+//! metavariables (`$d($d s)::*`), a macro named by an argument (`$m!(...)`), an attribute named
+//! by an argument (`#[$a]` unless matched as a whole `#[...]`), and a `use` built from arguments. Metavariables used whole (an expression, a type `$t` or `<$t>::new`, an item's
 //! name, a field, `Self::$variant`, a forwarded `$($t)*`) stay allowed. Macros from other crates
 //! (`paste!`) and compiler ones that make names (`concat_idents!`) are refused as unknown.
 

@@ -911,6 +911,20 @@ macro_rules! empty_vec {
     };
 }
 
+macro_rules! documented {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident;) => {
+        $(#[$meta])*
+        #[derive(Debug, Default)]
+        $vis struct $name;
+    };
+}
+
+documented! {
+    /// A marker.
+    #[allow(dead_code)]
+    pub struct Marker;
+}
+
 macro_rules! getter {
     ($(#[$meta:meta])* $vis:vis fn $name:ident -> $t:ty { $field:ident }) => {
         $(#[$meta])*
@@ -1051,7 +1065,8 @@ fn assert_built(source: &str) {
     let found = run(source, LOCK_02);
     assert!(
         found.iter().any(|v| v.reason.contains("by its arguments")
-            || v.reason.contains("builds a path from its arguments")),
+            || v.reason.contains("builds a path from its arguments")
+            || v.reason.contains("from a macro's arguments")),
         "not caught as built from arguments:\n{source}\n{found:#?}"
     );
 }
@@ -1087,6 +1102,10 @@ fn every_way_of_building_a_path_in_a_macro_is_refused() {
         "($d:tt) => { macro_rules! g { ($d($d s:ident),*) => { $d($d s)::* } } }",
         "($d:tt) => { macro_rules! g { ($d s:ident) => { std::$d s } } }",
         "($d:tt) => { macro_rules! g { ($d s:ident) => { $d s::sync::Mutex } } }",
+        // An attribute named by an argument.
+        "($a:meta) => { #[$a] pub fn f() {} }",
+        "($a:tt) => { #[cfg_attr(all(), $a)] pub fn f() {} }",
+        "($a:ident) => { #[unsafe($a)] pub fn f() {} }",
         // A macro that defines a macro that glues, with no `$` trick.
         "() => { macro_rules! g { ($a:ident, $b:ident) => { $a::$b } } }",
         // Inside an invocation of another macro.

@@ -24,6 +24,10 @@ use super::tokens;
 pub(crate) const BUILT_PATH: &str = "a macro that builds a path from its arguments hides what \
                                      it names: write the path outside the macro";
 
+pub(crate) const BUILT_ATTRIBUTE: &str = "an attribute taken from a macro's arguments hides \
+                                          what it does: write it in the macro, or pass it \
+                                          whole, as `#[...]`";
+
 pub(crate) const BUILT_MACRO_NAME: &str = "a macro that calls a macro named by its arguments \
                                            hides which macro runs: write the macro's name in \
                                            the macro";
@@ -75,9 +79,11 @@ pub(crate) fn macro_rules(rules: TokenStream) -> Vec<Hidden> {
                 mode,
                 groups: 0,
                 atoms: Vec::new(),
+                attributes: Vec::new(),
             };
             layout.stream(body.stream());
-            for found in judge(&layout.atoms) {
+            let attributes = std::mem::take(&mut layout.attributes);
+            for found in judge(&layout.atoms).into_iter().chain(attributes) {
                 let at = found.span.start();
                 if seen.insert((at.line, at.column)) {
                     hidden.push(found);
@@ -97,6 +103,8 @@ struct Fragments {
     /// Metavariables matched as `$($name:tt)*` or `+`: a run of the invocation's tokens, in its
     /// order. Written back as `$($name)*`, the run is what the invocation wrote, already read.
     streams: HashSet<String>,
+    /// Metavariables matched inside `#[...]`: the invocation writes the attribute whole.
+    attributes: HashSet<String>,
 }
 
 impl Fragments {
@@ -105,6 +113,9 @@ impl Fragments {
         for (i, token) in tokens.iter().enumerate() {
             match token {
                 TokenTree::Group(group) => {
+                    if let Some(name) = attribute_var(&tokens, i) {
+                        self.attributes.insert(name);
+                    }
                     if is_dollar(tokens.get(i.wrapping_sub(1))) && is_op(tokens.get(i + 1)) {
                         let inner: Vec<TokenTree> = group.stream().into_iter().collect();
                         if let [TokenTree::Punct(dollar), TokenTree::Ident(name), TokenTree::Punct(colon), TokenTree::Ident(kind)] =
@@ -221,6 +232,8 @@ struct Layout<'a> {
     mode: Mode,
     groups: usize,
     atoms: Vec<Atom>,
+    /// Attributes named by arguments.
+    attributes: Vec<Hidden>,
 }
 
 impl Layout<'_> {
@@ -305,12 +318,43 @@ impl Layout<'_> {
                 i + 1
             }
             TokenTree::Group(inner) => {
+                self.attribute(tokens, i);
                 let (open, close) = delimiters(inner.delimiter());
                 self.push(Kind::Open, inner.span_open(), open, here);
                 self.stream(inner.stream());
                 self.push(Kind::Close, inner.span_close(), close, here);
                 i + 1
             }
+        }
+    }
+
+    /// Refuses `#[$m]` (and `$m` inside `cfg_attr(...)` or `unsafe(...)`) if the group at `i`
+    /// is an attribute's and `$m` was not matched as a whole `#[...]`.
+    fn attribute(&mut self, tokens: &[TokenTree], i: usize) {
+        let TokenTree::Group(group) = &tokens[i] else {
+            return;
+        };
+        if group.delimiter() != Delimiter::Bracket || !is_attribute_at(tokens, i) {
+            return;
+        }
+        let inner: Vec<TokenTree> = group.stream().into_iter().collect();
+        let bound = |name: &str| self.fragments.attributes.contains(name);
+        let hides = match inner.first() {
+            Some(TokenTree::Punct(p)) if p.as_char() == '$' => {
+                !matches!(inner.get(1), Some(TokenTree::Ident(name)) if bound(&name.to_string()))
+            }
+            Some(TokenTree::Ident(name)) if name == "cfg_attr" || name == "unsafe" => {
+                unbound_var(&inner, &bound)
+            }
+            _ => false,
+        };
+        if hides {
+            let text: String = group.stream().to_string();
+            self.attributes.push(Hidden {
+                span: group.span_open(),
+                item: format!("#[{text}]"),
+                reason: BUILT_ATTRIBUTE,
+            });
         }
     }
 
@@ -549,6 +593,43 @@ fn delimiters(delimiter: Delimiter) -> (&'static str, &'static str) {
 /// A word that can be a path segment: not a keyword (but `self`, `super`, `crate`, `Self`).
 fn is_segment_word(word: &str) -> bool {
     !tokens::is_keyword(word) && !matches!(word, "_" | "true" | "false")
+}
+
+/// Whether the bracket group at `i` follows `#` or `#!`.
+fn is_attribute_at(tokens: &[TokenTree], i: usize) -> bool {
+    let punct = |k: Option<usize>, c: char| matches!(k.and_then(|k| tokens.get(k)), Some(TokenTree::Punct(p)) if p.as_char() == c);
+    punct(i.checked_sub(1), '#') || (punct(i.checked_sub(1), '!') && punct(i.checked_sub(2), '#'))
+}
+
+/// `name` if the group at `i` is `#[$name ...]`.
+fn attribute_var(tokens: &[TokenTree], i: usize) -> Option<String> {
+    let TokenTree::Group(group) = &tokens[i] else {
+        return None;
+    };
+    if group.delimiter() != Delimiter::Bracket || !is_attribute_at(tokens, i) {
+        return None;
+    }
+    let mut inner = group.stream().into_iter();
+    match (inner.next(), inner.next()) {
+        (Some(TokenTree::Punct(p)), Some(TokenTree::Ident(name))) if p.as_char() == '$' => {
+            Some(name.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Whether `tokens` (groups included) hold a `$` not followed by a bound name.
+fn unbound_var(tokens: &[TokenTree], bound: &dyn Fn(&str) -> bool) -> bool {
+    tokens.iter().enumerate().any(|(k, token)| match token {
+        TokenTree::Punct(p) if p.as_char() == '$' => match tokens.get(k + 1) {
+            Some(TokenTree::Ident(name)) => name != "crate" && !bound(&name.to_string()),
+            _ => true,
+        },
+        TokenTree::Group(group) => {
+            unbound_var(&group.stream().into_iter().collect::<Vec<_>>(), bound)
+        }
+        _ => false,
+    })
 }
 
 fn is_dollar(token: Option<&TokenTree>) -> bool {
