@@ -1129,3 +1129,44 @@ fn a_macro_named_by_an_argument_is_reported_as_such() {
     assert_eq!(found[0].item, "$m!");
     assert!(found[0].reason.contains("macro named by its arguments"));
 }
+
+/// The correct fixtures (other honest styles), with each exercise's `allowed`.
+#[test]
+fn correct_fixtures_have_no_violations() {
+    let root = workspace();
+    let manifest = std::fs::read_to_string(root.join("exercises.toml")).expect("exercises.toml");
+    let manifest: toml::Table = toml::from_str(&manifest).expect("exercises.toml parses");
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for exercise in manifest["exercise"]
+        .as_array()
+        .expect("[[exercise]] entries")
+    {
+        let id = exercise["id"].as_str().expect("id");
+        let allowed: Vec<String> = exercise["allowed"]
+            .as_array()
+            .expect("allowed")
+            .iter()
+            .map(|g| g.as_str().expect("a group name").to_string())
+            .collect();
+        let dir = root.join("grader/tests/fixtures/correct").join(id);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.expect("readable").path();
+            if path.extension().is_none_or(|ext| ext != "rs") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).expect("readable");
+            checked += 1;
+            match check(&source, &allowed) {
+                Ok(found) if found.is_empty() => {}
+                Ok(found) => failures.push(format!("{}: {found:#?}", path.display())),
+                Err(error) => failures.push(format!("{}: does not parse: {error}", path.display())),
+            }
+        }
+    }
+    assert!(checked > 0, "no correct fixtures found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
