@@ -1,4 +1,4 @@
-//! Compiles a stage with one `cargo build --keep-going` and sorts what the compiler said by
+//! Compiles the staged crates of a grade with one `cargo build --keep-going` and sorts what the compiler said by
 //! crate: a learner's compile error, an API that does not match the curriculum, and the error
 //! codes of the api cases.
 
@@ -38,7 +38,7 @@ pub struct BuildReport {
     pub cargo_failure: Option<String>,
 }
 
-/// Builds every crate of the stage; `progress` hears each crate cargo finishes.
+/// Builds the crates of `stage`; `progress` hears each crate cargo finishes.
 pub fn build(stage: &Stage, progress: &dyn Fn(&str)) -> Result<BuildReport> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();
@@ -51,6 +51,13 @@ pub fn build(stage: &Stage, progress: &dyn Fn(&str)) -> Result<BuildReport> {
             "--keep-going",
             "--message-format=json",
         ])
+        .args(
+            stage
+                .exercises
+                .iter()
+                .flat_map(|e| e.packages())
+                .flat_map(|package| ["--package", package]),
+        )
         .arg("--manifest-path")
         .arg(stage.dir.join("Cargo.toml"))
         .arg("--target-dir")

@@ -1,18 +1,23 @@
-//! The grader-owned build: a small Cargo workspace per source under `target/locksmith/stage/`.
+//! The grader-owned build: one Cargo workspace under `target/locksmith/workspace/`, whose
+//! members are staged crates under `crates/`.
 //!
-//! For each exercise it holds the student crate (the student's `lib.rs`, copied, under a
-//! manifest of ours: their `Cargo.toml`, `build.rs` and dependencies never take part), the check
-//! binary (the hidden checks file linked against that crate and the harness), and the api crates
-//! (one per group of expected error codes). All stages share one target folder, so `blocks`, the
-//! harness and their dependencies are compiled once. Every package of a stage carries the stage's
-//! key in its name: cargo tells path packages apart by their path relative to the workspace, which
-//! is the same in every stage, so equal names would share artifacts and fingerprints, and one
-//! submission's checks could link another's code.
+//! For each exercise of each submission it holds the student crate (the student's `lib.rs`,
+//! written from the bytes read once, under a manifest of ours: their `Cargo.toml`, `build.rs`
+//! and dependencies never take part), the check binary (the hidden checks file linked against
+//! that crate and the harness), and the api crates (one per group of expected error codes).
+//! Every package carries a key in its name: a hash of the exercise and its bytes for
+//! submissions, so byte-identical code is staged and built once, whoever sent it; `exercises` and
+//! `solutions` for the workspace's own folders, which are rebuilt in place (incrementally) as the
+//! learner edits. One workspace and one target folder for every grade means `blocks`, the harness
+//! and their dependencies are compiled once, a batch of submissions is one `cargo build`, and a
+//! crate built by one grade is fresh for the next. Crates unused for a while are pruned, with
+//! their artifacts.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 
@@ -24,21 +29,31 @@ pub struct StagedExercise {
     pub id: String,
     /// The key its packages carry.
     pub key: String,
-    /// The copy of the student's file inside the stage.
+    /// The copy of the student's file inside the stage, and the same relative to the workspace
+    /// (as rustc names it).
     pub lib_path: PathBuf,
+    pub lib_relative: String,
     /// The library's package name (cargo reports a lib target by its crate name, which every
-    /// member of an exercise shares, so diagnostics are told apart by package).
+    /// staged copy of an exercise shares, so diagnostics are told apart by package).
     pub lib_package: String,
     pub check_package: String,
     pub api_crates: Vec<ApiCrate>,
 }
 
+impl StagedExercise {
+    pub fn packages(&self) -> impl Iterator<Item = &str> {
+        [self.lib_package.as_str(), self.check_package.as_str()]
+            .into_iter()
+            .chain(self.api_crates.iter().map(|c| c.folder.as_str()))
+    }
+}
+
 /// One crate of api cases: each case a module, with the lines it spans.
 #[derive(Debug, Clone)]
 pub struct ApiCrate {
-    /// The crate's folder in the stage (a workspace member), and its package name.
+    /// The crate's folder under `crates/`, and its package name.
     pub folder: String,
-    /// Relative to the stage root, as rustc reports it.
+    /// Relative to the workspace root, as rustc reports it.
     pub file: String,
     pub expect: Vec<String>,
     /// (check name, case name, first line, last line), 1-based and inclusive.
@@ -63,6 +78,15 @@ overflow-checks = true
 incremental = true
 codegen-units = 16
 "#;
+
+/// Where the grader's workspace and its build live.
+fn base(catalog: &Catalog) -> PathBuf {
+    catalog.root.join("target/locksmith")
+}
+
+pub fn workspace_dir(catalog: &Catalog) -> PathBuf {
+    base(catalog).join("workspace")
+}
 
 /// One exercise's code to stage, under a key that names its packages: the same key must mean
 /// the same code (a content hash, or the learner's own folder, rebuilt incrementally).
@@ -107,14 +131,15 @@ fn path_dependency(path: impl AsRef<Path>, package: Option<&str>) -> toml::Value
     dependency.into()
 }
 
-/// Writes (or refreshes) the stage `name` holding `members`. Members with the same key are
-/// staged once.
-pub fn write(catalog: &Catalog, name: &str, members: &[Member]) -> Result<Stage> {
-    let base = catalog.root.join("target/locksmith");
-    let dir = base.join("stage").join(name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+/// Writes (or refreshes) the crates of `members` in the grader's workspace. Members with the
+/// same exercise and key are staged once. Call with the workspace's [`StageLock`] held.
+pub fn write(catalog: &Catalog, members: &[Member]) -> Result<Stage> {
+    let dir = workspace_dir(catalog);
+    let crates = dir.join("crates");
+    std::fs::create_dir_all(&crates).with_context(|| format!("creating {}", crates.display()))?;
+    // The layout of earlier versions: one workspace per source.
+    let _ = std::fs::remove_dir_all(base(catalog).join("stage"));
 
-    let mut folders = Vec::new();
     let mut staged: Vec<StagedExercise> = Vec::new();
     for member in members {
         let (exercise, key) = (member.exercise, &member.key);
@@ -122,18 +147,23 @@ pub fn write(catalog: &Catalog, name: &str, members: &[Member]) -> Result<Stage>
             continue;
         }
         let krate = &exercise.crate_name;
-        let lib_folder = format!("{krate}-{key}");
         let lib_package = format!("{krate}-{key}");
-        let lib_dir = dir.join(&lib_folder);
+        let lib_dir = crates.join(&lib_package);
         write_if_changed(
             &lib_dir.join("Cargo.toml"),
             &manifest(
                 &lib_package,
-                ("lib", table([("name", krate.as_str().into()), ("path", "lib.rs".into())])),
+                (
+                    "lib",
+                    table([("name", krate.as_str().into()), ("path", "lib.rs".into())]),
+                ),
                 table([(
                     "blocks",
                     table([
-                        ("path", catalog.root.join("blocks").display().to_string().into()),
+                        (
+                            "path",
+                            catalog.root.join("blocks").display().to_string().into(),
+                        ),
                         ("features", toml::Value::Array(vec!["perturb".into()])),
                     ])
                     .into(),
@@ -142,50 +172,62 @@ pub fn write(catalog: &Catalog, name: &str, members: &[Member]) -> Result<Stage>
         )?;
         let lib_path = lib_dir.join("lib.rs");
         write_if_changed(&lib_path, member.code)?;
-        folders.push(lib_folder.clone());
 
-        // Named per key: cargo copies binaries to one folder shared by every stage, so a
-        // shared name would let one submission's build replace another's check binary.
-        let check_crate = format!("check-{krate}-{key}");
+        // Named per key: cargo copies binaries to one folder, so a shared name would let one
+        // submission's build replace another's check binary.
+        let check_package = format!("check-{krate}-{key}");
         write_if_changed(
-            &dir.join(&check_crate).join("Cargo.toml"),
+            &crates.join(&check_package).join("Cargo.toml"),
             &manifest(
-                &check_crate,
+                &check_package,
                 (
                     "bin",
                     table([
-                        ("name", check_crate.as_str().into()),
+                        ("name", check_package.as_str().into()),
                         (
                             "path",
-                            catalog.checks_source(&exercise.id).display().to_string().into(),
+                            catalog
+                                .checks_source(&exercise.id)
+                                .display()
+                                .to_string()
+                                .into(),
                         ),
                     ]),
                 ),
                 table([
-                    (krate.as_str(), path_dependency(format!("../{lib_folder}"), Some(&lib_package))),
-                    ("harness", path_dependency(catalog.root.join("grader/harness"), None)),
+                    (
+                        krate.as_str(),
+                        path_dependency(format!("../{lib_package}"), Some(&lib_package)),
+                    ),
+                    (
+                        "harness",
+                        path_dependency(catalog.root.join("grader/harness"), None),
+                    ),
                 ]),
             ),
         )?;
-        folders.push(check_crate.clone());
 
-        let api_crates = write_api_crates(&dir, exercise, key, &lib_folder, &lib_package)?;
-        folders.extend(api_crates.iter().map(|c| c.folder.clone()));
-        staged.push(StagedExercise {
+        let api_crates = write_api_crates(&crates, exercise, key, &lib_package)?;
+        let exercise_staged = StagedExercise {
             id: exercise.id.clone(),
             key: key.clone(),
+            lib_relative: format!("crates/{lib_package}/lib.rs"),
             lib_path,
             lib_package,
-            check_package: check_crate,
+            check_package,
             api_crates,
-        });
+        };
+        for package in exercise_staged.packages() {
+            touch(&crates.join(package));
+        }
+        staged.push(exercise_staged);
     }
 
     let mut workspace = toml::Table::new();
     workspace.insert("resolver".into(), "2".into());
     workspace.insert(
         "members".into(),
-        toml::Value::Array(folders.into_iter().map(Into::into).collect()),
+        toml::Value::Array(vec!["crates/*".into()]),
     );
     let mut root = toml::Table::new();
     root.insert("workspace".into(), workspace.into());
@@ -200,78 +242,100 @@ pub fn write(catalog: &Catalog, name: &str, members: &[Member]) -> Result<Stage>
     if lock.is_file() && !dir.join("Cargo.lock").exists() {
         std::fs::copy(&lock, dir.join("Cargo.lock"))?;
     }
-    touch(&dir);
     Ok(Stage {
         dir,
-        target_dir: base.join("build"),
+        target_dir: base(catalog).join("build"),
         exercises: staged,
     })
 }
 
-/// Marks a stage as used now, for [`prune`].
+/// Marks a staged crate as used now, for [`prune`].
 fn touch(dir: &Path) {
-    let _ = std::fs::File::open(dir).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    let _ = std::fs::File::open(dir).and_then(|f| f.set_modified(SystemTime::now()));
 }
 
-/// Removes stages (and their lock files) not used for `max_age`, except `keep`: every grade of
-/// new code writes a new stage, and old ones would pile up in `target/`.
-pub fn prune(catalog: &Catalog, keep: &Path, max_age: std::time::Duration) {
-    let stages = catalog.root.join("target/locksmith/stage");
-    let Ok(entries) = std::fs::read_dir(&stages) else {
+/// Removes the staged crates not used for `max_age`, and their build artifacts: every grade of
+/// new code stages new crates, and old ones would pile up in `target/`. Call with the
+/// workspace's [`StageLock`] held.
+pub fn prune(catalog: &Catalog, max_age: Duration) {
+    let crates = workspace_dir(catalog).join("crates");
+    let Ok(entries) = std::fs::read_dir(&crates) else {
         return;
     };
-    let now = std::time::SystemTime::now();
+    let now = SystemTime::now();
+    let mut removed = Vec::new();
     for entry in entries.flatten() {
-        let path = entry.path();
-        if path == keep || !path.is_dir() {
-            continue;
-        }
         let old = entry
             .metadata()
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| now.duration_since(t).ok())
             .is_some_and(|age| age > max_age);
-        if old {
-            // Only when no grader holds it: a stage in use is locked.
-            if let Ok(Some(_lock)) = StageLock::try_take(&path.with_extension("lock")) {
-                let _ = std::fs::remove_dir_all(&path);
-            }
+        if old && std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed.push(entry.file_name().to_string_lossy().into_owned());
         }
+    }
+    if !removed.is_empty() {
+        remove_artifacts(&base(catalog).join("build/grader"), &removed);
     }
 }
 
-/// An advisory lock on one stage, so two graders never build it at once.
+/// Deletes what cargo built for `packages`: each package's fingerprint folder is named
+/// `PACKAGE-HASH`, and its artifacts carry the same `-HASH`.
+fn remove_artifacts(profile_dir: &Path, packages: &[String]) {
+    let Ok(fingerprints) = std::fs::read_dir(profile_dir.join(".fingerprint")) else {
+        return;
+    };
+    let mut hashes = Vec::new();
+    for entry in fingerprints.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((package, hash)) = name.rsplit_once('-') else {
+            continue;
+        };
+        if packages.iter().any(|p| p == package) {
+            hashes.push(hash.to_string());
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    for folder in ["deps", "incremental"] {
+        let Ok(entries) = std::fs::read_dir(profile_dir.join(folder)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stem = name.split('.').next().unwrap_or(&name);
+            if hashes.iter().any(|h| stem.ends_with(&format!("-{h}"))) {
+                let _ = std::fs::remove_dir_all(entry.path())
+                    .or_else(|_| std::fs::remove_file(entry.path()));
+            }
+        }
+    }
+    for package in packages.iter().filter(|p| p.starts_with("check-")) {
+        let _ = std::fs::remove_file(profile_dir.join(package));
+        let _ = std::fs::remove_file(profile_dir.join(format!("{package}.d")));
+    }
+}
+
+/// An advisory lock on the grader's workspace, so two graders never stage or build at once.
 pub struct StageLock {
     _file: std::fs::File,
 }
 
 impl StageLock {
-    pub fn take(path: &Path) -> Result<StageLock> {
-        let file = Self::open(path)?;
+    pub fn take(catalog: &Catalog) -> Result<StageLock> {
+        let path = base(catalog).join("workspace.lock");
+        std::fs::create_dir_all(base(catalog))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
         // SAFETY: flock on a descriptor we own; released when the file closes.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
             anyhow::bail!("could not lock {}", path.display());
         }
         Ok(StageLock { _file: file })
-    }
-
-    fn try_take(path: &Path) -> Result<Option<StageLock>> {
-        let file = Self::open(path)?;
-        // SAFETY: flock on a descriptor we own; released when the file closes.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Ok(None);
-        }
-        Ok(Some(StageLock { _file: file }))
-    }
-
-    fn open(path: &Path) -> Result<std::fs::File> {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))
     }
 }
 
@@ -279,10 +343,9 @@ impl StageLock {
 /// checking when a crate has type errors, so cases expecting different kinds of error must not
 /// share a crate.
 fn write_api_crates(
-    dir: &Path,
+    crates_dir: &Path,
     exercise: &Exercise,
     key: &str,
-    lib_folder: &str,
     lib_package: &str,
 ) -> Result<Vec<ApiCrate>> {
     let krate = &exercise.crate_name;
@@ -307,7 +370,7 @@ fn write_api_crates(
         };
         let folder = format!("api-{krate}-{suffix}-{key}");
         let package = folder.clone();
-        let file = format!("{folder}/lib.rs");
+        let file = format!("crates/{folder}/lib.rs");
         let mut text = String::from(
             "// Generated by the grader: api cases compiled against the code under test.\n\
              #![allow(warnings)]\n",
@@ -327,15 +390,15 @@ fn write_api_crates(
             let last = text.lines().count();
             spans.push((check.to_string(), case.name.clone(), first, last));
         }
-        write_if_changed(&dir.join(&file), &text)?;
+        write_if_changed(&crates_dir.join(&folder).join("lib.rs"), &text)?;
         write_if_changed(
-            &dir.join(&folder).join("Cargo.toml"),
+            &crates_dir.join(&folder).join("Cargo.toml"),
             &manifest(
                 &package,
                 ("lib", table([("path", "lib.rs".into())])),
                 table([(
                     krate.as_str(),
-                    path_dependency(format!("../{lib_folder}"), Some(lib_package)),
+                    path_dependency(format!("../{lib_package}"), Some(lib_package)),
                 )]),
             ),
         )?;

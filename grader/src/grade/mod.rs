@@ -79,36 +79,9 @@ pub fn grade_many(
         outcomes.push(exercises);
     }
 
-    let members: Vec<Member> = plans
-        .iter()
-        .flatten()
-        .filter_map(|p| match &p.found {
-            Found::File { code, .. } => Some(Member {
-                exercise: p.exercise,
-                key: p.key.clone(),
-                code,
-            }),
-            _ => None,
-        })
-        .collect();
+    let members = members(&plans);
     if !members.is_empty() {
-        let stage_name = stage_name(&members);
-        let stage_base = catalog.root.join("target/locksmith/stage");
-        std::fs::create_dir_all(&stage_base)?;
-        let _lock = StageLock::take(&stage_base.join(format!("{stage_name}.lock")))?;
-        let stage = stage::write(catalog, &stage_name, &members)?;
-        stage::prune(catalog, &stage.dir, Duration::from_secs(2 * 24 * 3600));
-
-        events(Event::Building {
-            exercises: stage.exercises.len(),
-        });
-        let build = crate::build::build(&stage, &|target| events(Event::Compiled { target }))?;
-        events(Event::Built {
-            elapsed: build.elapsed,
-        });
-        if let Some(failure) = &build.cargo_failure {
-            bail!("the grader's own build failed (not your code):\n{failure}");
-        }
+        let (stage, build) = build_members(catalog, &members, events)?;
 
         // Build results, then the runtime checks of every exercise that compiled.
         let mut work = Vec::new();
@@ -193,6 +166,62 @@ pub fn grade_many(
             }
         })
         .collect())
+}
+
+/// Stages and builds what `requests` would grade, and runs nothing: a later grade of the same
+/// code finds it built. (A class, or a test suite, builds everything in one cargo run.)
+pub fn prebuild(
+    catalog: &Catalog,
+    requests: &[GradeOptions],
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<()> {
+    let plans = requests
+        .iter()
+        .map(|options| plan::plan(catalog, options))
+        .collect::<Result<Vec<_>>>()?;
+    let members = members(&plans);
+    if !members.is_empty() {
+        build_members(catalog, &members, events)?;
+    }
+    Ok(())
+}
+
+/// Every file found, to be staged.
+fn members<'p>(plans: &'p [Vec<plan::Planned>]) -> Vec<Member<'p>> {
+    plans
+        .iter()
+        .flatten()
+        .filter_map(|p| match &p.found {
+            Found::File { code, .. } => Some(Member {
+                exercise: p.exercise,
+                key: p.key.clone(),
+                code,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Stages and builds, holding the workspace's lock; cargo's own failure is the grader's.
+fn build_members(
+    catalog: &Catalog,
+    members: &[Member],
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<(stage::Stage, crate::build::BuildReport)> {
+    let _lock = StageLock::take(catalog)?;
+    stage::prune(catalog, Duration::from_secs(2 * 24 * 3600));
+    let stage = stage::write(catalog, members)?;
+    events(Event::Building {
+        exercises: stage.exercises.len(),
+    });
+    let build = crate::build::build(&stage, &|target| events(Event::Compiled { target }))?;
+    events(Event::Built {
+        elapsed: build.elapsed,
+    });
+    if let Some(failure) = &build.cargo_failure {
+        bail!("the grader's own build failed (not your code):\n{failure}");
+    }
+    Ok((stage, build))
 }
 
 /// The outcome of one exercise before anything is built: found or not, readable or not, the
@@ -294,21 +323,6 @@ fn hint(spec: &CheckSpec, status: CheckStatus) -> String {
     match status {
         CheckStatus::Pass | CheckStatus::Skipped | CheckStatus::Error => String::new(),
         _ => spec.hint.clone(),
-    }
-}
-
-/// The learner's own folders keep a stage of their own (warm, incremental rebuilds); any other
-/// set of members is named by its keys.
-fn stage_name(members: &[Member]) -> String {
-    let mut keys: Vec<&str> = members.iter().map(|m| m.key.as_str()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    match keys.as_slice() {
-        [only @ ("exercises" | "solutions")] => only.to_string(),
-        _ => {
-            let digest = crate::sha256_hex(keys.join("\n").as_bytes());
-            format!("set-{}", &digest[..16])
-        }
     }
 }
 

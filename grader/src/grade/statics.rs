@@ -2,8 +2,6 @@
 //! read once) and, after the build, whether the code compiles against the curriculum's API and
 //! how the api cases fared.
 
-use std::path::Path;
-
 use crate::build::{BuildReport, Diagnostic};
 use crate::catalog::{CheckSpec, Exercise};
 use crate::outcome::{CheckStatus, ExerciseStatus, SkipReason};
@@ -63,7 +61,7 @@ pub fn compile_error(
     if !compiles {
         return Some((
             ExerciseStatus::CompileError,
-            compiler_errors(lib_errors, &staged.lib_path, shown),
+            compiler_errors(lib_errors, staged, shown),
         ));
     }
     if !build.executables.contains_key(&staged.check_package) {
@@ -72,7 +70,7 @@ pub fn compile_error(
             format!(
                 "{shown} compiles, but its public API does not match the curriculum \
                  (the hidden checks cannot be built against it):\n{}",
-                compiler_errors(check_errors, &staged.lib_path, shown)
+                compiler_errors(check_errors, staged, shown)
             ),
         ));
     }
@@ -87,14 +85,14 @@ pub fn api(spec: &CheckSpec, staged: &StagedExercise, build: &BuildReport) -> St
 }
 
 /// The first compiler errors, with the stage's paths replaced by the learner's.
-fn compiler_errors(errors: Option<&Vec<Diagnostic>>, staged_lib: &Path, shown: &str) -> String {
+fn compiler_errors(
+    errors: Option<&Vec<Diagnostic>>,
+    staged: &StagedExercise,
+    shown: &str,
+) -> String {
     let Some(errors) = errors.filter(|e| !e.is_empty()) else {
         return "the build failed without a compiler error (see `cargo build` output)".into();
     };
-    let stage_dir = staged_lib
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(staged_lib);
     let mut text = String::new();
     for error in errors.iter().take(3) {
         let rendered = if error.rendered.is_empty() {
@@ -110,11 +108,6 @@ fn compiler_errors(errors: Option<&Vec<Diagnostic>>, staged_lib: &Path, shown: &
     if errors.len() > 3 {
         text.push_str(&format!("... and {} more errors\n", errors.len() - 3));
     }
-    let lib_rel = staged_lib
-        .strip_prefix(stage_dir)
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    text.replace(&staged_lib.display().to_string(), shown)
-        .replace(&lib_rel, shown)
-        .replace(&format!("{}/", stage_dir.display()), "")
+    text.replace(&staged.lib_path.display().to_string(), shown)
+        .replace(&staged.lib_relative, shown)
 }

@@ -91,7 +91,9 @@ impl Fixture {
     }
 }
 
-/// Every fixture under `grader/tests/fixtures/KIND/ID/NAME.rs`, in a stable order.
+/// Every fixture under `grader/tests/fixtures/KIND/ID/`, in a stable order: `NAME.rs`, a whole
+/// file, or `NAME.patch`, its `//!` header lines and then a unified diff against
+/// `solutions/ID/src/lib.rs`, applied here.
 pub fn fixtures(kind: &str) -> Vec<Fixture> {
     let base = root().join("grader/tests/fixtures").join(kind);
     let mut found = Vec::new();
@@ -99,20 +101,47 @@ pub fn fixtures(kind: &str) -> Vec<Fixture> {
         return found;
     };
     for exercise in exercises.flatten().filter(|e| e.path().is_dir()) {
+        let id = exercise.file_name().to_string_lossy().into_owned();
         for file in std::fs::read_dir(exercise.path()).unwrap().flatten() {
             let path = file.path();
-            if path.extension().is_some_and(|e| e == "rs") {
-                found.push(Fixture {
-                    exercise: exercise.file_name().to_string_lossy().into_owned(),
-                    name: path.file_stem().unwrap().to_string_lossy().into_owned(),
-                    text: std::fs::read_to_string(&path).unwrap(),
-                    path,
-                });
-            }
+            let text = match path.extension().and_then(|e| e.to_str()) {
+                Some("rs") => std::fs::read_to_string(&path).unwrap(),
+                Some("patch") => patched(&id, &path),
+                _ => continue,
+            };
+            found.push(Fixture {
+                exercise: id.clone(),
+                name: path.file_stem().unwrap().to_string_lossy().into_owned(),
+                text,
+                path,
+            });
         }
     }
     found.sort_by(|a, b| (&a.exercise, &a.name).cmp(&(&b.exercise, &b.name)));
     found
+}
+
+/// The solution of `id` with the patch applied, the patch's header lines first.
+fn patched(id: &str, patch: &Path) -> String {
+    let text = std::fs::read_to_string(patch).unwrap();
+    let header: String = text
+        .lines()
+        .take_while(|l| l.starts_with("//!"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let diff = &text[header.len()..];
+    let solution =
+        std::fs::read_to_string(root().join("solutions").join(id).join("src/lib.rs")).unwrap();
+    let parsed = diffy::Patch::from_str(diff)
+        .unwrap_or_else(|e| panic!("{}: not a unified diff: {e}", patch.display()));
+    let applied = diffy::apply(&solution, &parsed).unwrap_or_else(|e| {
+        panic!(
+            "{}: does not apply to solutions/{id}/src/lib.rs ({e}): make it again against \
+             the current solution",
+            patch.display()
+        )
+    });
+    format!("{header}{applied}")
 }
 
 /// Groups fixtures so that each round holds at most one per exercise: one submission, one build.
