@@ -192,26 +192,111 @@ fn grading_one_exercise_keeps_the_others_and_one_check_keeps_the_rest() {
 
 #[test]
 fn an_unreadable_scorecard_is_moved_aside_not_lost() {
+    let not_toml = b"this is [not toml".to_vec();
+    let not_utf8 = b"score = 100.0 \xff\xfe".to_vec();
+    for old in [not_toml, not_utf8] {
+        let dir = scratch();
+        let path = dir.path().join("scorecard.toml");
+        std::fs::write(&path, &old).unwrap();
+        let graded = grade(&["02_lock", "--check", "allowed_building_blocks"], dir.path());
+        assert!(
+            graded.stderr.contains("could not be read"),
+            "{}",
+            graded.stderr
+        );
+        assert!(graded.card.is_some(), "a fresh scorecard was written");
+        let kept: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("unreadable"))
+            .collect();
+        assert_eq!(kept.len(), 1, "the old file was kept");
+        assert_eq!(std::fs::read(kept[0].path()).unwrap(), old);
+    }
+}
+
+#[test]
+fn links_out_of_a_submission_are_refused_not_followed() {
+    let solution = root().join("solutions/02_lock");
     let dir = scratch();
-    let path = dir.path().join("scorecard.toml");
-    std::fs::write(&path, "this is [not toml").unwrap();
-    let graded = grade(&["02_lock"], dir.path());
-    assert!(
-        graded.stderr.contains("could not be read"),
-        "{}",
-        graded.stderr
-    );
-    assert!(graded.card.is_some(), "a fresh scorecard was written");
-    let kept: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().contains("unreadable"))
-        .collect();
-    assert_eq!(kept.len(), 1, "the old file was kept");
-    assert_eq!(
-        std::fs::read_to_string(kept[0].path()).unwrap(),
-        "this is [not toml"
-    );
+    // The exercise folder is a link to the reference solution...
+    let folder = dir.path().join("folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::os::unix::fs::symlink(&solution, folder.join("02_lock")).unwrap();
+    // ...or just its file is.
+    let file = dir.path().join("file");
+    std::fs::create_dir_all(file.join("02_lock/src")).unwrap();
+    std::os::unix::fs::symlink(solution.join("src/lib.rs"), file.join("02_lock/src/lib.rs"))
+        .unwrap();
+    for sub in [folder, file] {
+        let graded = grade(
+            &["02_lock", "--submission", sub.to_str().unwrap()],
+            dir.path(),
+        );
+        assert_eq!(graded.code, 1, "{}", graded.stderr);
+        let card = graded.exercise("02_lock");
+        assert_eq!(card.status, ExerciseStatus::InvalidSubmission);
+        assert_eq!(card.score, 0.0);
+        assert!(card.message.contains("symbolic link"), "{}", card.message);
+        assert!(
+            graded.stdout.contains("invalid submission"),
+            "{}",
+            graded.stdout
+        );
+        assert!(card.checks.iter().all(|c| c.status == CheckStatus::Skipped));
+    }
+}
+
+/// The file is read once: what is hashed is what is compiled, whatever the submission does to
+/// it meanwhile.
+#[test]
+fn a_submission_that_changes_while_graded_is_graded_as_it_was_read() {
+    let stub = std::fs::read(root().join("exercises/02_lock/src/lib.rs")).unwrap();
+    let solution = std::fs::read(root().join("solutions/02_lock/src/lib.rs")).unwrap();
+    let dir = scratch();
+    let lib = dir.path().join("sub/02_lock/src/lib.rs");
+    std::fs::create_dir_all(lib.parent().unwrap()).unwrap();
+    std::fs::write(&lib, &stub).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let graded = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            // Swap the file's content back and forth (by rename, as editors do) until the grade
+            // ends.
+            let mut flip = false;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let next = lib.with_extension("next");
+                std::fs::write(&next, if flip { &stub } else { &solution }).unwrap();
+                std::fs::rename(&next, &lib).unwrap();
+                flip = !flip;
+                std::thread::sleep(std::time::Duration::from_millis(3));
+            }
+        });
+        let graded = grade(
+            &[
+                "02_lock",
+                "--check",
+                "acquire_and_release",
+                "--submission",
+                dir.path().join("sub").to_str().unwrap(),
+            ],
+            dir.path(),
+        );
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        graded
+    });
+    let card = graded.exercise("02_lock");
+    let check = card
+        .checks
+        .iter()
+        .find(|c| c.name == "acquire_and_release")
+        .unwrap();
+    let sha = |bytes: &[u8]| grader::sha256_hex(bytes);
+    if card.source_sha256 == sha(&stub) {
+        assert_eq!(check.status, CheckStatus::NotImplemented, "{}", graded.stdout);
+    } else {
+        assert_eq!(card.source_sha256, sha(&solution), "one of the two was read");
+        assert_eq!(check.status, CheckStatus::Pass, "{}", graded.stdout);
+    }
 }
 
 #[test]
