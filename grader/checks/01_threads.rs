@@ -485,7 +485,7 @@ fn join_errors(_t: &mut Trial) {
         let joiners: Vec<_> = (0..3)
             .map(|i| {
                 let late = Arc::clone(&late);
-                std_thread::spawn(move || match i {
+                harness::spawn(move || match i {
                     0 => late.join().map(|()| true),
                     1 => late.join_timeout(Duration::from_secs(60)),
                     _ => late.join_timeout(Duration::MAX),
@@ -638,7 +638,7 @@ fn join_timeout(t: &mut Trial) {
         let short: Vec<_> = (0..3)
             .map(|i| {
                 let thread = Arc::clone(&thread);
-                std_thread::spawn(move || {
+                harness::spawn(move || {
                     for round in 0..4 {
                         let timeout = Duration::from_millis(1 + ((i + round) % 4) as u64);
                         let start = Instant::now();
@@ -665,7 +665,7 @@ fn join_timeout(t: &mut Trial) {
             .into_iter()
             .map(|timeout| {
                 let (thread, finished) = (Arc::clone(&thread), Arc::clone(&finished));
-                std_thread::spawn(move || {
+                harness::spawn(move || {
                     let result = thread.join_timeout(timeout);
                     (timeout, result, finished.load(SeqCst), Instant::now())
                 })
@@ -727,7 +727,7 @@ fn every_joiner_is_woken(t: &mut Trial) {
             let handles: Vec<_> = (0..joiners)
                 .map(|i| {
                     let (thread, finished) = (Arc::clone(&thread), Arc::clone(&finished));
-                    std_thread::spawn(move || {
+                    harness::spawn(move || {
                         let result = match i % 3 {
                             0 => thread.join().map(|()| true),
                             1 => thread.join_timeout(Duration::from_secs(60)),
@@ -775,7 +775,7 @@ fn every_joiner_is_woken(t: &mut Trial) {
 /// daemon threads.
 fn shutdown_joins_non_daemons(_t: &mut Trial) {
     within(PATIENCE * 3, "shutdown", || {
-        let caller = std_thread::spawn(shutdown);
+        let caller = harness::spawn(shutdown);
         ensure!(
             harness::wait_until(PATIENCE, || caller.is_finished()),
             "shutdown() with no thread running did not return within {PATIENCE:?}"
@@ -811,7 +811,7 @@ fn shutdown_joins_non_daemons(_t: &mut Trial) {
         first.start().unwrap();
 
         let second_done = Arc::clone(&second_finished);
-        let caller = std_thread::spawn(move || {
+        let caller = harness::spawn(move || {
             shutdown();
             second_done.load(SeqCst)
         });
@@ -886,7 +886,7 @@ fn racing_starts(t: &mut Trial) {
                 .map(|_| {
                     let (thread, go, ready) =
                         (Arc::clone(&thread), Arc::clone(&go), Arc::clone(&ready));
-                    std_thread::spawn(move || {
+                    harness::spawn(move || {
                         ready.fetch_add(1, SeqCst);
                         // Yield while waiting, so that the main thread gets to say "go" even
                         // with more racers than cores; they all start when it does.
@@ -946,7 +946,7 @@ fn concurrent_lifecycle(t: &mut Trial) {
         let total = creators * per_creator;
         let sampler = {
             let (samples_ok, stop) = (Arc::clone(&samples_ok), Arc::clone(&stop));
-            std_thread::spawn(move || {
+            harness::spawn(move || {
                 let mut worst = None;
                 while !stop.load(SeqCst) {
                     let count = active_count();
@@ -963,7 +963,7 @@ fn concurrent_lifecycle(t: &mut Trial) {
         let handles: Vec<_> = (0..creators)
             .map(|c| {
                 let start = Arc::clone(&start);
-                std_thread::spawn(move || {
+                harness::spawn(move || {
                     start.wait();
                     let (tx, rx) = mpsc::channel::<(String, String)>();
                     let mut made = Vec::new();
@@ -1070,7 +1070,7 @@ fn blocked_joiners_sleep(_t: &mut Trial) {
     let mut waiters: Vec<_> = (0..4)
         .map(|i| {
             let thread = Arc::clone(&thread);
-            std_thread::spawn(move || {
+            harness::spawn(move || {
                 let result = if i % 2 == 0 {
                     thread.join().map(|()| true)
                 } else {
@@ -1080,7 +1080,7 @@ fn blocked_joiners_sleep(_t: &mut Trial) {
             })
         })
         .collect();
-    waiters.push(std_thread::spawn(shutdown));
+    waiters.push(harness::spawn(shutdown));
     // The target (blocked on our gate) sleeps too.
     let asleep = harness::wait_sleeping(baseline, 6, PATIENCE);
     if !asleep {

@@ -107,7 +107,7 @@ fn acquire_and_release(t: &mut Trial) {
         let lock = Arc::new(lock);
         lock.acquire();
         let other = Arc::clone(&lock);
-        let got = thread::spawn(move || other.try_acquire()).join().unwrap();
+        let got = harness::spawn(move || other.try_acquire()).join().unwrap();
         ensure!(
             !got,
             "try_acquire() in another thread took a lock held by this one"
@@ -151,7 +151,7 @@ fn unowned_release(_t: &mut Trial) {
         let lock = Arc::new(Lock::new());
         lock.acquire();
         let other = Arc::clone(&lock);
-        let released = thread::spawn(move || other.release()).join().unwrap();
+        let released = harness::spawn(move || other.release()).join().unwrap();
         ensure_eq!(
             released,
             Ok(()),
@@ -172,7 +172,7 @@ fn unowned_release(_t: &mut Trial) {
         let baseline = harness::sleeping_threads();
         let holder = {
             let (lock, phase) = (Arc::clone(&lock), Arc::clone(&phase));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 lock.acquire();
                 phase.store(1, SeqCst);
                 lock.acquire();
@@ -249,7 +249,7 @@ fn mutex_api(_t: &mut Trial) {
         let mut guard = shared.lock();
         let other = Arc::clone(&shared);
         let baseline = harness::sleeping_threads();
-        let reader = thread::spawn(move || *other.lock());
+        let reader = harness::spawn(move || *other.lock());
         settle(baseline, 1);
         if reader.is_finished() {
             drop(guard);
@@ -349,7 +349,7 @@ fn timeouts(t: &mut Trial) {
 
         // Held by this thread: a timed acquire elsewhere fails after the timeout, not before.
         let other = Arc::clone(&lock);
-        let (got, waited) = thread::spawn(move || {
+        let (got, waited) = harness::spawn(move || {
             let start = Instant::now();
             (other.acquire_timeout(timeout), start.elapsed())
         })
@@ -420,7 +420,7 @@ fn timeouts(t: &mut Trial) {
         let baseline = harness::sleeping_threads();
         let waiter = {
             let lock = Arc::clone(&lock);
-            thread::spawn(move || {
+            harness::spawn(move || {
                 let start = Instant::now();
                 (
                     lock.acquire_timeout(Duration::from_secs(60)),
@@ -449,7 +449,7 @@ fn timeouts(t: &mut Trial) {
         let baseline = harness::sleeping_threads();
         let waiter = {
             let lock = Arc::clone(&lock);
-            thread::spawn(move || lock.acquire_timeout(Duration::MAX))
+            harness::spawn(move || lock.acquire_timeout(Duration::MAX))
         };
         settle(baseline, 1);
         if waiter.is_finished() {
@@ -511,7 +511,7 @@ fn release_unlocked_is_an_error(t: &mut Trial) {
                 .map(|_| {
                     let (lock, go, ready) =
                         (Arc::clone(&lock), Arc::clone(&go), Arc::clone(&ready));
-                    thread::spawn(move || {
+                    harness::spawn(move || {
                         ready.fetch_add(1, SeqCst);
                         while !go.load(SeqCst) {
                             thread::yield_now();
@@ -590,7 +590,7 @@ fn guards_released_on_panic(_t: &mut Trial) {
         // A thread that panics while holding guards leaves the locks free for the others.
         let shared = Arc::new((Lock::new(), Mutex::new(0u32)));
         let other = Arc::clone(&shared);
-        let died = thread::spawn(move || {
+        let died = harness::spawn(move || {
             let _a = other.0.guard();
             let _b = other.1.lock();
             panic!("a worker died holding both guards");
@@ -774,7 +774,7 @@ fn no_lost_wakeups(t: &mut Trial) {
         pong.acquire();
         let responder = {
             let (ping, pong) = (Arc::clone(&ping), Arc::clone(&pong));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 for _ in 0..rounds {
                     ping.acquire();
                     pong.release().unwrap();
@@ -819,7 +819,7 @@ fn blocked_waiters_sleep(_t: &mut Trial) {
     let waiters: Vec<_> = (0..4)
         .map(|i| {
             let lock = Arc::clone(&lock);
-            thread::spawn(move || {
+            harness::spawn(move || {
                 if i % 2 == 0 {
                     lock.acquire();
                 } else {

@@ -8,10 +8,10 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Barrier};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{ensure, ensure_eq, fail, join_failing_fast, within, Trial, XorShift};
+use harness::{ensure, ensure_eq, fail, join_failing_fast, within, Trial, Worker, XorShift};
 use rlock::{Error, Ledger, RLock, ReentrantMutex, TransferError};
 
 /// How long a call that should return at once (or soon) may take before it counts as blocked.
@@ -19,7 +19,7 @@ const LIMIT: Duration = Duration::from_secs(2);
 
 /// If a waiter already returned, reports why: its own failure, or that it got through a lock
 /// that was held.
-fn propagate_failures<T>(handles: &mut Vec<JoinHandle<T>>) {
+fn propagate_failures<T: 'static>(handles: &mut Vec<Worker<T>>) {
     if let Some(index) = handles.iter().position(|h| h.is_finished()) {
         if let Err(payload) = handles.remove(index).join() {
             std::panic::resume_unwind(payload);
@@ -128,7 +128,7 @@ fn reentrancy(t: &mut Trial) {
         LIMIT,
         "a thread panicking while holding guards",
         move || {
-            thread::spawn(move || {
+            harness::spawn(move || {
                 let _outer = inner_lock.guard();
                 let _inner = inner_lock.guard();
                 let _data = inner_mutex.lock();
@@ -164,7 +164,7 @@ fn owner_only_release(t: &mut Trial) {
     let (to_owner, from_main) = mpsc::channel::<()>();
     let owner = {
         let lock = Arc::clone(&lock);
-        thread::spawn(move || {
+        harness::spawn(move || {
             for _ in 0..depth {
                 lock.acquire();
             }
@@ -265,7 +265,7 @@ fn timeouts(t: &mut Trial) {
     let (to_holder, from_main) = mpsc::channel::<()>();
     let holder = {
         let lock = Arc::clone(&lock);
-        thread::spawn(move || {
+        harness::spawn(move || {
             lock.acquire();
             lock.acquire();
             to_main.send(()).unwrap();
@@ -321,7 +321,7 @@ fn timeouts(t: &mut Trial) {
     let mut waiters = Vec::new();
     for timeout in [Duration::from_secs(30), Duration::MAX] {
         let lock = Arc::clone(&lock);
-        waiters.push(thread::spawn(move || {
+        waiters.push(harness::spawn(move || {
             let start = Instant::now();
             let got = lock.acquire_timeout(timeout);
             let waited = start.elapsed();
@@ -393,13 +393,13 @@ fn reentrant_mutex(t: &mut Trial) {
             drop(innermost);
             drop(outer);
             let other = Arc::clone(&inner);
-            let got = thread::spawn(move || other.try_lock().is_some())
+            let got = harness::spawn(move || other.try_lock().is_some())
                 .join()
                 .unwrap();
             ensure!(!got, "another thread locked the ReentrantMutex while one guard was still alive (after dropping two of three)");
             drop(middle);
             let other = Arc::clone(&inner);
-            let seen = thread::spawn(move || other.try_lock().map(|g| g.get()))
+            let seen = harness::spawn(move || other.try_lock().map(|g| g.get()))
                 .join()
                 .unwrap();
             ensure_eq!(
@@ -417,7 +417,7 @@ fn reentrant_mutex(t: &mut Trial) {
         .map(|i| {
             let (mutex, start) = (Arc::clone(&mutex), Arc::clone(&start));
             let mut rng = XorShift::new(t.seed() ^ i as u64);
-            thread::spawn(move || {
+            harness::spawn(move || {
                 start.wait();
                 for _ in 0..rounds {
                     let outer = mutex.lock();
@@ -555,7 +555,7 @@ fn wakes_after_last_release(t: &mut Trial) {
         let (to_owner, from_main) = mpsc::channel::<()>();
         let owner = {
             let lock = Arc::clone(&lock);
-            thread::spawn(move || {
+            harness::spawn(move || {
                 for _ in 0..depth {
                     lock.acquire();
                 }
@@ -586,7 +586,7 @@ fn wakes_after_last_release(t: &mut Trial) {
             .map(|&method| {
                 let (lock, inside, done) =
                     (Arc::clone(&lock), Arc::clone(&inside), Arc::clone(&done));
-                thread::spawn(move || {
+                harness::spawn(move || {
                     let _guard;
                     match method {
                         0 => lock.acquire(),
@@ -707,7 +707,7 @@ fn contended_ownership(t: &mut Trial) {
         .map(|i| {
             let (lock, inside, counter, start) = (Arc::clone(&lock), Arc::clone(&inside), Arc::clone(&counter), Arc::clone(&start));
             let mut rng = XorShift::new(t.seed().wrapping_add(31 * i as u64 + 1));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 start.wait();
                 for _ in 0..rounds {
                     if rng.next_u64().is_multiple_of(4) {
@@ -793,7 +793,7 @@ fn ledger_atomic_transfers(t: &mut Trial) {
         .map(|i| {
             let (ledger, start) = (Arc::clone(&ledger), Arc::clone(&start));
             let mut rng = XorShift::new(t.seed().wrapping_add(7 * i as u64 + 3));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 start.wait();
                 let mut moved = vec![0i64; accounts];
                 for _ in 0..rounds {
@@ -812,7 +812,7 @@ fn ledger_atomic_transfers(t: &mut Trial) {
     let observer_handles: Vec<_> = (0..observers)
         .map(|_| {
             let (ledger, start, stop) = (Arc::clone(&ledger), Arc::clone(&start), Arc::clone(&stop));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 start.wait();
                 let mut looks = 0u64;
                 while !stop.load(SeqCst) || looks == 0 {
@@ -856,7 +856,7 @@ fn waiters_sleep(_t: &mut Trial) {
     let mut handles: Vec<_> = (0..WAITERS)
         .map(|i| {
             let (lock, got_in) = (Arc::clone(&lock), Arc::clone(&got_in));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 if i % 2 == 0 {
                     lock.acquire();
                 } else {

@@ -9,17 +9,17 @@ use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{ensure, ensure_eq, fail, join_failing_fast, within, Trial, XorShift};
+use harness::{ensure, ensure_eq, fail, join_failing_fast, within, Trial, Worker, XorShift};
 use semaphore::{BoundedSemaphore, ConnectionPool, Error, Semaphore};
 
 /// How long a call that should return at once (or soon) may take before it counts as blocked.
 const LIMIT: Duration = Duration::from_secs(2);
 
 /// Re-raises the failure of any worker that already ended with one (the others are left alone).
-fn propagate_failures<T>(handles: &mut Vec<JoinHandle<T>>) {
+fn propagate_failures<T: 'static>(handles: &mut Vec<Worker<T>>) {
     let mut index = 0;
     while index < handles.len() {
         if handles[index].is_finished() {
@@ -378,7 +378,7 @@ fn timeouts(t: &mut Trial) {
             .into_iter()
             .map(|timeout| {
                 let sem = Arc::clone(&sem);
-                thread::spawn(move || {
+                harness::spawn(move || {
                     let start = Instant::now();
                     let got = sem.acquire_timeout(timeout);
                     ensure!(got, "{name}::acquire_timeout({timeout:?}) returned false although permits were released during the wait");
@@ -436,7 +436,7 @@ fn timeouts(t: &mut Trial) {
     );
     let waiter = {
         let pool = Arc::clone(&pool);
-        thread::spawn(move || pool.get_timeout(Duration::from_secs(30)).map(|c| c.id()))
+        harness::spawn(move || pool.get_timeout(Duration::from_secs(30)).map(|c| c.id()))
     };
     thread::sleep(Duration::from_millis(20));
     drop(connection);
@@ -565,7 +565,7 @@ fn release_n_wakes_waiters(t: &mut Trial) {
             .iter()
             .map(|&method| {
                 let (sem, through) = (Arc::clone(&sem), Arc::clone(&through));
-                thread::spawn(move || {
+                harness::spawn(move || {
                     match method {
                         0 => sem.acquire(),
                         1 => ensure!(
@@ -633,7 +633,7 @@ fn max_concurrency(t: &mut Trial) {
         .map(|i| {
             let (sem, inside, peak, start) = (Arc::clone(&sem), Arc::clone(&inside), Arc::clone(&peak), Arc::clone(&start));
             let mut rng = XorShift::new(t.seed().wrapping_add(17 * i as u64 + 5));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 start.wait();
                 for _ in 0..rounds {
                     let method = rng.next_u64() % 5;
@@ -686,7 +686,7 @@ fn max_concurrency(t: &mut Trial) {
     let handles = (0..permits)
         .map(|_| {
             let (sem, holding, go) = (Arc::clone(&sem), Arc::clone(&holding), Arc::clone(&go));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 sem.acquire();
                 holding.fetch_add(1, SeqCst);
                 while !go.load(SeqCst) {
@@ -728,7 +728,7 @@ fn bounded_release_race(t: &mut Trial) {
             .map(|i| {
                 let (sem, start) = (Arc::clone(&sem), Arc::clone(&start));
                 let mut rng = XorShift::new(t.seed().wrapping_add(101 * round + i as u64));
-                thread::spawn(move || {
+                harness::spawn(move || {
                     start.wait();
                     let mut accepted = 0;
                     for _ in 0..3 {
@@ -788,7 +788,7 @@ fn pool_concurrency(t: &mut Trial) {
                 Arc::clone(&start),
             );
             let mut rng = XorShift::new(t.seed().wrapping_add(13 * i as u64 + 7));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 start.wait();
                 for _ in 0..rounds {
                     let connection = match rng.next_u64() % 3 {
@@ -842,7 +842,7 @@ fn pool_concurrency(t: &mut Trial) {
     let handles = (0..size)
         .map(|_| {
             let (pool, holding, go) = (Arc::clone(&pool), Arc::clone(&holding), Arc::clone(&go));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 let connection = pool.get();
                 holding.fetch_add(1, SeqCst);
                 while !go.load(SeqCst) {
@@ -891,7 +891,7 @@ fn waiters_sleep(_t: &mut Trial) {
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let holder = {
         let pool = Arc::clone(&pool);
-        thread::spawn(move || {
+        harness::spawn(move || {
             let connection = pool.get();
             held_tx.send(()).unwrap();
             let _ = done_rx.recv();
@@ -914,7 +914,7 @@ fn waiters_sleep(_t: &mut Trial) {
             Arc::clone(&pool),
             Arc::clone(&through),
         );
-        handles.push(thread::spawn(move || {
+        handles.push(harness::spawn(move || {
             match kind {
                 0 | 1 => sem.acquire(),
                 2 => ensure!(

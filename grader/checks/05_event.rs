@@ -4,12 +4,13 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use event::{Error, Event, Timer};
 use harness::{
     ensure, ensure_eq, fail, join_all, wait_asleep, wait_until, within, KernelTid, Trial, Usage,
+    Worker,
 };
 
 /// How long a call that should return may block before the check calls it a deadlock.
@@ -24,7 +25,7 @@ const PERTURB: u32 = 150;
 
 /// `n` threads blocked in `Event::wait` or `Event::wait_timeout(LONG)`.
 struct Waiters {
-    handles: Vec<JoinHandle<bool>>,
+    handles: Vec<Worker<bool>>,
     /// How many have returned.
     returned: Arc<AtomicUsize>,
     n: usize,
@@ -41,7 +42,7 @@ impl Waiters {
             .map(|_| {
                 let timed = t.rng().bool();
                 let (event, returned, tx) = (Arc::clone(event), Arc::clone(&returned), tx.clone());
-                thread::spawn(move || {
+                harness::spawn(move || {
                     tx.send(KernelTid::current()).unwrap();
                     let woke = if timed {
                         event.wait_timeout(LONG)
@@ -215,7 +216,7 @@ fn wait_timeout_semantics(t: &mut Trial) {
     let setter = {
         let event = Arc::clone(&event);
         let delay = Duration::from_millis(t.rng().u64(1..20));
-        thread::spawn(move || {
+        harness::spawn(move || {
             thread::sleep(delay);
             event.set();
         })
@@ -239,7 +240,7 @@ fn huge_timeouts(_t: &mut Trial) {
         let event = Arc::new(Event::new());
         let waiter = {
             let event = Arc::clone(&event);
-            thread::spawn(move || event.wait_timeout(huge))
+            harness::spawn(move || event.wait_timeout(huge))
         };
         thread::sleep(Duration::from_millis(10));
         event.set();
@@ -288,7 +289,7 @@ fn no_spurious_results(t: &mut Trial) {
     let sleepers: Vec<_> = (0..2)
         .map(|_| {
             let (event, returned) = (Arc::clone(&event), Arc::clone(&returned));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 event.wait();
                 returned.fetch_add(1, SeqCst);
             })
@@ -300,7 +301,7 @@ fn no_spurious_results(t: &mut Trial) {
             let timeouts: Vec<_> = (0..8)
                 .map(|_| Duration::from_micros(t.rng().u64(500..4000)))
                 .collect();
-            thread::spawn(move || {
+            harness::spawn(move || {
                 for timeout in timeouts {
                     let start = Instant::now();
                     let woke = event.wait_timeout(timeout);
@@ -349,7 +350,7 @@ fn wake_all_stress(t: &mut Trial) {
                 Arc::clone(&end),
                 Arc::clone(&arrived),
             );
-            thread::spawn(move || {
+            harness::spawn(move || {
                 for round in 0..rounds {
                     start.wait();
                     if (i + round) % 2 == 0 {
@@ -496,7 +497,7 @@ fn timer_fires_after_interval(t: &mut Trial) {
     let starters: Vec<_> = (0..2)
         .map(|_| {
             let (timer, line) = (Arc::clone(&timer), Arc::clone(&line));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 line.wait();
                 timer.start()
             })
@@ -557,7 +558,7 @@ fn timer_races(t: &mut Trial) {
         let starters: Vec<_> = (0..3)
             .map(|_| {
                 let (timer, line) = (Arc::clone(&timer), Arc::clone(&line));
-                thread::spawn(move || {
+                harness::spawn(move || {
                     line.wait();
                     timer.start().is_ok()
                 })
@@ -591,7 +592,7 @@ fn timer_races(t: &mut Trial) {
         let starters: Vec<_> = (0..2)
             .map(|_| {
                 let (timer, line) = (Arc::clone(&timer), Arc::clone(&line));
-                thread::spawn(move || {
+                harness::spawn(move || {
                     line.wait();
                     timer.start().is_ok()
                 })
@@ -599,7 +600,7 @@ fn timer_races(t: &mut Trial) {
             .collect();
         let canceller = {
             let (timer, line) = (Arc::clone(&timer), Arc::clone(&line));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 line.wait();
                 thread::sleep(cancel_after);
                 timer.cancel();
@@ -615,7 +616,7 @@ fn timer_races(t: &mut Trial) {
         let joiners: Vec<_> = (0..2)
             .map(|_| {
                 let timer = Arc::clone(&timer);
-                thread::spawn(move || timer.join())
+                harness::spawn(move || timer.join())
             })
             .collect();
         within(LIMIT, "two threads joining a timer", move || {
@@ -653,7 +654,7 @@ fn waiters_sleep(t: &mut Trial) {
         let handles: Vec<_> = (0..4)
             .map(|i| {
                 let (event, returned, tx) = (Arc::clone(&event), Arc::clone(&returned), tx.clone());
-                thread::spawn(move || {
+                harness::spawn(move || {
                     tx.send(KernelTid::current()).unwrap();
                     if i % 2 == 0 {
                         event.wait();

@@ -10,11 +10,13 @@ use std::collections::{HashSet, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Barrier};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use condition::{BoundedQueue, Condition, Full};
-use harness::{ensure, ensure_eq, fail, join_all, wait_until, within, KernelTid, Trial, Usage};
+use harness::{
+    ensure, ensure_eq, fail, join_all, wait_until, within, KernelTid, Trial, Usage, Worker,
+};
 
 /// How long a call that should return may block before the check calls it a deadlock.
 const LIMIT: Duration = Duration::from_secs(3);
@@ -58,8 +60,8 @@ fn start_waiter(
     condition: &Arc<Condition<Log>>,
     id: usize,
     timeout: Option<Duration>,
-) -> JoinHandle<()> {
-    let handle = thread::spawn({
+) -> Worker<()> {
+    let handle = harness::spawn({
         let condition = Arc::clone(condition);
         move || {
             let mut log = condition.lock();
@@ -303,7 +305,7 @@ fn wait_timeout_reacquires(t: &mut Trial) {
                 Arc::clone(&entered),
                 Arc::clone(&returned),
             );
-            thread::spawn(move || {
+            harness::spawn(move || {
                 let mut guard = condition.lock();
                 entered.store(true, SeqCst);
                 let notified = guard.wait_timeout(timeout);
@@ -367,7 +369,7 @@ fn huge_timeouts(_t: &mut Trial) {
         let condition = Arc::new(Condition::new((false, false)));
         let waiter = {
             let condition = Arc::clone(&condition);
-            thread::spawn(move || {
+            harness::spawn(move || {
                 let mut guard = condition.lock();
                 guard.0 = true;
                 let notified = guard.wait_timeout(huge);
@@ -400,7 +402,7 @@ fn huge_timeouts(_t: &mut Trial) {
     queue.put(1);
     let putter = {
         let queue = Arc::clone(&queue);
-        thread::spawn(move || queue.put_timeout(2, Duration::MAX).is_ok())
+        harness::spawn(move || queue.put_timeout(2, Duration::MAX).is_ok())
     };
     thread::sleep(Duration::from_millis(10));
     let got = {
@@ -495,7 +497,7 @@ fn wait_for_semantics(t: &mut Trial) {
     // wait_for returns once the predicate holds (CPython's test_waitfor).
     let waiter = {
         let condition = Arc::clone(&condition);
-        thread::spawn(move || {
+        harness::spawn(move || {
             let mut guard = condition.lock();
             guard.wait_for(|state| *state == 4);
             let state = *guard;
@@ -518,7 +520,7 @@ fn wait_for_semantics(t: &mut Trial) {
     let stop = Arc::new(AtomicBool::new(false));
     let notifier = {
         let (condition, stop) = (Arc::clone(&condition), Arc::clone(&stop));
-        thread::spawn(move || {
+        harness::spawn(move || {
             while !stop.load(SeqCst) {
                 condition.lock().notify_all();
                 thread::sleep(Duration::from_millis(2));
@@ -580,7 +582,7 @@ fn no_spurious_wakeups(t: &mut Trial) {
             let timeouts: Vec<_> = (0..6)
                 .map(|_| Duration::from_micros(t.rng().u64(1000..5000)))
                 .collect();
-            thread::spawn(move || {
+            harness::spawn(move || {
                 for timeout in timeouts {
                     let mut guard = condition.lock();
                     let start = Instant::now();
@@ -625,7 +627,7 @@ fn ping_pong(t: &mut Trial) {
     let handles: Vec<_> = (0..players)
         .map(|me| {
             let (condition, barrier) = (Arc::clone(&condition), Arc::clone(&barrier));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 barrier.wait();
                 for turn in 0..turns {
                     let mut guard = condition.lock();
@@ -671,7 +673,7 @@ fn condition_producer_consumer(t: &mut Trial) {
     let mut handles = Vec::new();
     for p in 0..producers {
         let (condition, barrier) = (Arc::clone(&condition), Arc::clone(&barrier));
-        handles.push(thread::spawn(move || {
+        handles.push(harness::spawn(move || {
             barrier.wait();
             for i in 0..per_producer {
                 let mut buffer = condition.lock();
@@ -688,7 +690,7 @@ fn condition_producer_consumer(t: &mut Trial) {
     }
     for c in 0..consumers {
         let (condition, barrier) = (Arc::clone(&condition), Arc::clone(&barrier));
-        handles.push(thread::spawn(move || {
+        handles.push(harness::spawn(move || {
             barrier.wait();
             let mut got = Vec::new();
             loop {
@@ -778,7 +780,7 @@ fn timeouts_and_notifies(t: &mut Trial) {
             let timeouts: Vec<_> = (0..64)
                 .map(|_| Duration::from_micros(t.rng().u64(200..3000)))
                 .collect();
-            thread::spawn(move || {
+            harness::spawn(move || {
                 for &timeout in timeouts.iter().cycle() {
                     let mut game = condition.lock();
                     if game.stop {
@@ -794,7 +796,7 @@ fn timeouts_and_notifies(t: &mut Trial) {
     thread::sleep(Duration::from_millis(t.rng().u64(0..5)));
     let patient = {
         let condition = Arc::clone(&condition);
-        thread::spawn(move || {
+        harness::spawn(move || {
             let mut game = condition.lock();
             game.patient_waiting = true;
             game.wait();
@@ -874,7 +876,7 @@ fn queue_basics(t: &mut Trial) {
     // A put on a full queue blocks until a get makes room.
     let putter = {
         let queue = Arc::clone(&queue);
-        thread::spawn(move || queue.put(100))
+        harness::spawn(move || queue.put(100))
     };
     thread::sleep(Duration::from_millis(30));
     ensure!(
@@ -899,7 +901,7 @@ fn queue_basics(t: &mut Trial) {
     // A get on an empty queue blocks until a put.
     let getter = {
         let queue = Arc::clone(&queue);
-        thread::spawn(move || queue.get())
+        harness::spawn(move || queue.get())
     };
     thread::sleep(Duration::from_millis(30));
     ensure!(!getter.is_finished(), "get() on an empty queue returned");
@@ -963,7 +965,7 @@ fn queue_timeouts(t: &mut Trial) {
     // Room made in time: the timed put succeeds; an item put in time: the timed get gets it.
     let putter = {
         let queue = Arc::clone(&queue);
-        thread::spawn(move || queue.put_timeout(4, LONG))
+        harness::spawn(move || queue.put_timeout(4, LONG))
     };
     thread::sleep(Duration::from_millis(t.rng().u64(1..10)));
     ensure_eq!(queue.get(), 1, "get");
@@ -978,7 +980,7 @@ fn queue_timeouts(t: &mut Trial) {
     );
     let getter = {
         let queue = Arc::clone(&queue);
-        thread::spawn(move || queue.get_timeout(LONG))
+        harness::spawn(move || queue.get_timeout(LONG))
     };
     thread::sleep(Duration::from_millis(t.rng().u64(1..10)));
     queue.put(5);
@@ -1001,7 +1003,7 @@ fn queue_task_done_join(t: &mut Trial) {
     let joiners: Vec<_> = (0..2)
         .map(|_| {
             let queue = Arc::clone(&queue);
-            thread::spawn(move || queue.join())
+            harness::spawn(move || queue.join())
         })
         .collect();
     for done in 0..items {
@@ -1052,7 +1054,7 @@ fn queue_mpmc(t: &mut Trial) {
     let stop = Arc::new(AtomicBool::new(false));
     let monitor = {
         let (queue, over, stop) = (Arc::clone(&queue), Arc::clone(&over), Arc::clone(&stop));
-        thread::spawn(move || {
+        harness::spawn(move || {
             while !stop.load(SeqCst) {
                 let len = queue.len();
                 if capacity != 0 && len > capacity {
@@ -1071,7 +1073,7 @@ fn queue_mpmc(t: &mut Trial) {
                 tid_tx.clone(),
             );
             let timed = t.rng().bool();
-            thread::spawn(move || {
+            harness::spawn(move || {
                 tid_tx.send((true, KernelTid::current())).unwrap();
                 gate.wait();
                 through.fetch_add(1, SeqCst);
@@ -1097,7 +1099,7 @@ fn queue_mpmc(t: &mut Trial) {
                 tid_tx.clone(),
             );
             let timed = t.rng().bool();
-            thread::spawn(move || {
+            harness::spawn(move || {
                 tid_tx.send((false, KernelTid::current())).unwrap();
                 gate.wait();
                 through.fetch_add(1, SeqCst);
@@ -1220,7 +1222,7 @@ fn blocked_waiters_sleep(t: &mut Trial) {
     let mut handles = Vec::new();
     for id in 0..3 {
         let (condition, tx) = (Arc::clone(&condition), tx.clone());
-        handles.push(thread::spawn(move || {
+        handles.push(harness::spawn(move || {
             tx.send(KernelTid::current()).unwrap();
             let mut log = condition.lock();
             log.entered.push(id);
@@ -1238,7 +1240,7 @@ fn blocked_waiters_sleep(t: &mut Trial) {
             tx.clone(),
             tx.clone(),
         );
-        handles.push(thread::spawn(move || {
+        handles.push(harness::spawn(move || {
             tx1.send(KernelTid::current()).unwrap();
             let _ = if timed {
                 empty.get_timeout(LONG)
@@ -1246,7 +1248,7 @@ fn blocked_waiters_sleep(t: &mut Trial) {
                 Some(empty.get())
             };
         }));
-        handles.push(thread::spawn(move || {
+        handles.push(harness::spawn(move || {
             tx2.send(KernelTid::current()).unwrap();
             if timed {
                 let _ = full.put_timeout(1, LONG);

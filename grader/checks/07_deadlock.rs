@@ -467,7 +467,7 @@ fn lockdep_inverted_order(t: &mut Trial) {
                 .into_iter()
                 .map(|(first, second)| {
                     let both_hold_one = Arc::clone(&both_hold_one);
-                    thread::spawn(move || {
+                    harness::spawn(move || {
                         let guard = first.lock();
                         both_hold_one.wait();
                         let guard = guard.map_err(|v| format!("{v:?}"))?;
@@ -736,7 +736,7 @@ fn lockdep_refused_lock_not_held(t: &mut Trial) {
             }
             // Another thread can take x: the refused call left it unlocked.
             let x2 = Arc::clone(&x);
-            let other = thread::spawn(move || x2.lock().map(|g| *g).is_ok());
+            let other = harness::spawn(move || x2.lock().map(|g| *g).is_ok());
             let deadline = std::time::Instant::now() + PATIENCE;
             while !other.is_finished() {
                 if std::time::Instant::now() > deadline {
@@ -836,13 +836,13 @@ fn lockdep_independent(t: &mut Trial) {
             let y_taken = Arc::new(Barrier::new(2));
             let a = {
                 let (x_held, y_taken) = (Arc::clone(&x_held), Arc::clone(&y_taken));
-                thread::spawn(move || {
+                harness::spawn(move || {
                     let _g = x.lock();
                     x_held.wait();
                     y_taken.wait();
                 })
             };
-            let b = thread::spawn(move || {
+            let b = harness::spawn(move || {
                 x_held.wait();
                 let g = y.lock();
                 y_taken.wait();
@@ -870,7 +870,7 @@ fn waiters_sleep(_t: &mut Trial) {
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let holder = {
         let mutex = Arc::clone(&mutex);
-        thread::spawn(move || {
+        harness::spawn(move || {
             let guard = mutex.lock();
             let _ = held_tx.send(guard.is_ok());
             let _ = release_rx.recv();
@@ -887,7 +887,7 @@ fn waiters_sleep(_t: &mut Trial) {
     let waiters: Vec<_> = (0..4)
         .map(|_| {
             let mutex = Arc::clone(&mutex);
-            thread::spawn(move || {
+            harness::spawn(move || {
                 let mut guard = mutex.lock().expect("a lock taken alone was refused");
                 *guard += 1;
             })

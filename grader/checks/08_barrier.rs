@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
-use std::thread::{self, JoinHandle, ThreadId};
+use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use barrier::{smooth, Barrier, BrokenBarrierError};
 use harness::{
     ensure, ensure_eq, fail, join_all, join_all_within, settle_until, wait_until, within, Trial,
-    Usage,
+    Usage, Worker,
 };
 
 /// How long a call that should return may block before the check calls it a deadlock.
@@ -27,9 +27,9 @@ const SETTLE_PAUSE: Duration = Duration::from_millis(5);
 fn waiter(
     barrier: &Arc<Barrier>,
     timeout: Option<Duration>,
-) -> JoinHandle<Result<usize, BrokenBarrierError>> {
+) -> Worker<Result<usize, BrokenBarrierError>> {
     let barrier = Arc::clone(barrier);
-    thread::spawn(move || match timeout {
+    harness::spawn(move || match timeout {
         Some(timeout) => barrier.wait_timeout(timeout),
         None => barrier.wait(),
     })
@@ -70,7 +70,7 @@ fn reusable_generations(t: &mut Trial) {
                 Arc::clone(&indices),
                 Arc::clone(&progress),
             );
-            thread::spawn(move || {
+            harness::spawn(move || {
                 for generation in 0..generations {
                     arrived.fetch_add(1, SeqCst);
                     let index = match barrier.wait() {
@@ -155,7 +155,7 @@ fn breaks_under_stress(t: &mut Trial) {
     let handles: Vec<_> = (0..parties)
         .map(|i| {
             let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
+            harness::spawn(move || {
                 let mut passed = 0;
                 loop {
                     let result = if by_timeout {
@@ -244,7 +244,7 @@ fn arrival_indices(t: &mut Trial) {
     }
     let last = {
         let barrier = Arc::clone(&barrier);
-        thread::spawn(move || (barrier.wait(), thread::current().id()))
+        harness::spawn(move || (barrier.wait(), thread::current().id()))
     };
     let (last_result, last_id) =
         join_all_within(PATIENCE, "the last arrival", vec![last]).remove(0);
@@ -300,7 +300,7 @@ fn action_once_before_release(t: &mut Trial) {
     let handles: Vec<_> = (0..parties)
         .map(|_| {
             let (barrier, runs, lasts) = (Arc::clone(&barrier), Arc::clone(&runs), Arc::clone(&lasts));
-            thread::spawn(move || {
+            harness::spawn(move || {
                 for generation in 0..generations {
                     let before = runs.load(SeqCst);
                     ensure!(
@@ -467,7 +467,7 @@ fn timeout_breaks_for_everyone(t: &mut Trial) {
     );
     let timed = {
         let barrier = Arc::clone(&barrier);
-        thread::spawn(move || {
+        harness::spawn(move || {
             let started = Instant::now();
             let result = if use_default {
                 barrier.wait()
@@ -691,7 +691,7 @@ fn panicking_action(t: &mut Trial) {
     let handles: Vec<_> = (0..parties)
         .map(|_| {
             let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
+            harness::spawn(move || {
                 match panic::catch_unwind(AssertUnwindSafe(|| barrier.wait_timeout(LONG))) {
                     Ok(result) => Ok(result),
                     Err(payload) => Err(payload
@@ -760,7 +760,7 @@ fn waiters_sleep(_t: &mut Trial) {
     let release = |barrier: &Arc<Barrier>| {
         let barrier = Arc::clone(barrier);
         let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
+        harness::spawn(move || {
             let _ = tx.send(barrier.wait());
         });
         rx.recv_timeout(PATIENCE)

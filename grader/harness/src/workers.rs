@@ -110,6 +110,19 @@ where
         .collect()
 }
 
+/// Starts a thread running `f`: `std::thread::spawn`, compiled once for every call (see the
+/// module's documentation). Join it like a `JoinHandle`.
+pub fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Worker<T> {
+    Worker {
+        handle: spawn_erased(Box::new(move || Box::new(f()) as Erased)),
+        result: PhantomData,
+    }
+}
+
+fn spawn_erased(f: Box<dyn FnOnce() -> Erased + Send>) -> JoinHandle<Erased> {
+    thread::spawn(f)
+}
+
 /// Starts `n` threads together: each waits at a barrier (so that they race from the same
 /// instant), then runs `body(index)` with its index in `0..n`.
 pub fn spawn_together<T: Send + 'static>(
