@@ -9,9 +9,9 @@ use std::time::Duration;
 use console::{style, Style};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::outcome::{CheckOutcome, CheckStatus, ExerciseOutcome, ExerciseStatus};
 use crate::events::Event;
 use crate::grade::GradeRun;
+use crate::outcome::{CheckOutcome, CheckStatus, ExerciseOutcome, ExerciseStatus};
 use crate::source::Source;
 
 /// Shows progress on standard error while the runner works (hidden when not a terminal).

@@ -155,7 +155,11 @@ impl Sandbox {
             .tempdir()?;
         std::fs::create_dir(dir.path().join("bin"))?;
         std::fs::create_dir(dir.path().join("work"))?;
-        for folder in [dir.path(), &dir.path().join("bin"), &dir.path().join("work")] {
+        for folder in [
+            dir.path(),
+            &dir.path().join("bin"),
+            &dir.path().join("work"),
+        ] {
             std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o711))?;
         }
         Ok(Sandbox {

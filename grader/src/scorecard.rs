@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
-use crate::outcome::{CheckStatus, ExerciseOutcome, ExerciseStatus, SkipReason};
 use crate::grade::GradeRun;
+use crate::outcome::{CheckStatus, ExerciseOutcome, ExerciseStatus, SkipReason};
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -146,10 +146,9 @@ impl Scorecard {
             if let Some(old) = exercises.iter().find(|e| e.id == card.id) {
                 if old.source_sha256 == card.source_sha256 {
                     for check in &mut card.checks {
-                        let not_chosen = outcome
-                            .checks
-                            .iter()
-                            .any(|c| c.name == check.name && c.skipped == Some(SkipReason::NotSelected));
+                        let not_chosen = outcome.checks.iter().any(|c| {
+                            c.name == check.name && c.skipped == Some(SkipReason::NotSelected)
+                        });
                         if let Some(previous) = old.checks.iter().find(|c| c.name == check.name) {
                             if not_chosen {
                                 *check = previous.clone();

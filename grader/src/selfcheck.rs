@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::catalog::Catalog;
-use crate::outcome::{CheckStatus, ExerciseStatus};
 use crate::events::Event;
 use crate::grade::{grade, GradeOptions, GradeRun};
+use crate::outcome::{CheckStatus, ExerciseStatus};
 use crate::source::Source;
 
 pub struct SelfCheck {

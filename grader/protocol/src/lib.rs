@@ -95,7 +95,13 @@ impl Report {
             line.extend(
                 field
                     .chars()
-                    .map(|c| if matches!(c, '\t' | '\n' | '\r') { ' ' } else { c })
+                    .map(|c| {
+                        if matches!(c, '\t' | '\n' | '\r') {
+                            ' '
+                        } else {
+                            c
+                        }
+                    })
                     .take(FIELD_CHARS),
             );
         }
@@ -230,9 +236,16 @@ mod tests {
                 }
                 _ => assert_eq!(back, report),
             }
-            assert_eq!(Report::decode(&line, "other"), None, "a wrong nonce is ignored");
+            assert_eq!(
+                Report::decode(&line, "other"),
+                None,
+                "a wrong nonce is ignored"
+            );
         }
-        assert_eq!(Report::decode("n0nce\ttrial\t1\t2\tmaybe\t3\t", "n0nce"), None);
+        assert_eq!(
+            Report::decode("n0nce\ttrial\t1\t2\tmaybe\t3\t", "n0nce"),
+            None
+        );
     }
 
     #[test]

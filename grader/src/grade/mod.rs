@@ -129,9 +129,7 @@ pub fn grade_many(
             }
         }
 
-        events(Event::Running {
-            checks: work.len(),
-        });
+        events(Event::Running { checks: work.len() });
         let sandbox = Sandbox::new().context("creating the check sandbox")?;
         let results = pool::run(&work, jobs, &sandbox, events);
         for (job, (judged, elapsed)) in work.iter().zip(results) {
@@ -226,7 +224,11 @@ fn build_members(
 
 /// The outcome of one exercise before anything is built: found or not, readable or not, the
 /// rules judged, every other check pending (skipped, with no reason yet) or not selected.
-fn start_outcome(catalog: &Catalog, options: &GradeOptions, planned: &plan::Planned) -> ExerciseOutcome {
+fn start_outcome(
+    catalog: &Catalog,
+    options: &GradeOptions,
+    planned: &plan::Planned,
+) -> ExerciseOutcome {
     let exercise = planned.exercise;
     let mut outcome = ExerciseOutcome {
         id: exercise.id.clone(),
@@ -280,7 +282,11 @@ fn start_outcome(catalog: &Catalog, options: &GradeOptions, planned: &plan::Plan
 }
 
 /// Gives every check still pending (not judged, not deselected) the reason it will not run.
-fn skip_unjudged(outcome: &mut ExerciseOutcome, exercise: &crate::catalog::Exercise, why: SkipReason) {
+fn skip_unjudged(
+    outcome: &mut ExerciseOutcome,
+    exercise: &crate::catalog::Exercise,
+    why: SkipReason,
+) {
     for (spec, check) in exercise.checks.iter().zip(&mut outcome.checks) {
         if check.status == CheckStatus::Skipped && check.skipped.is_none() {
             *check = check_outcome(spec, CheckStatus::Skipped, String::new(), Some(why));

@@ -171,7 +171,10 @@ mod tests {
 
     fn trial(index: u64, verdict: Verdict) -> Vec<Report> {
         vec![
-            Report::Start { index, seed: 10 + index },
+            Report::Start {
+                index,
+                seed: 10 + index,
+            },
             Report::Trial {
                 index,
                 seed: 10 + index,
@@ -212,7 +215,12 @@ mod tests {
         reports.push(Report::Start { index: 1, seed: 11 });
         let hung = judge(&spec(), 10, 3, &run(reports.clone(), Ending::TimedOut));
         assert_eq!((hung.status, hung.seed), (CheckStatus::Timeout, 11));
-        let killed = judge(&spec(), 10, 3, &run(reports, Ending::Signalled(libc::SIGSEGV)));
+        let killed = judge(
+            &spec(),
+            10,
+            3,
+            &run(reports, Ending::Signalled(libc::SIGSEGV)),
+        );
         assert_eq!(killed.status, CheckStatus::Crash);
         assert!(killed.message.contains("SIGSEGV"));
     }
