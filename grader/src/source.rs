@@ -27,7 +27,10 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
     /// The file, read once: the exact text that is checked, hashed and compiled.
-    File { path: PathBuf, code: String },
+    File {
+        path: PathBuf,
+        code: String,
+    },
     Missing,
     /// Something is there but may not be read, and why.
     Invalid(String),
@@ -181,7 +184,10 @@ mod tests {
             source.read(Path::new("/nowhere"), "02_lock"),
             Found::File { code, .. } if code == "pub fn f() {}\n"
         ));
-        assert_eq!(source.read(Path::new("/nowhere"), "03_rlock"), Found::Missing);
+        assert_eq!(
+            source.read(Path::new("/nowhere"), "03_rlock"),
+            Found::Missing
+        );
     }
 
     #[test]

@@ -198,7 +198,10 @@ fn an_unreadable_scorecard_is_moved_aside_not_lost() {
         let dir = scratch();
         let path = dir.path().join("scorecard.toml");
         std::fs::write(&path, &old).unwrap();
-        let graded = grade(&["02_lock", "--check", "allowed_building_blocks"], dir.path());
+        let graded = grade(
+            &["02_lock", "--check", "allowed_building_blocks"],
+            dir.path(),
+        );
         assert!(
             graded.stderr.contains("could not be read"),
             "{}",
@@ -292,9 +295,18 @@ fn a_submission_that_changes_while_graded_is_graded_as_it_was_read() {
         .unwrap();
     let sha = |bytes: &[u8]| grader::sha256_hex(bytes);
     if card.source_sha256 == sha(&stub) {
-        assert_eq!(check.status, CheckStatus::NotImplemented, "{}", graded.stdout);
+        assert_eq!(
+            check.status,
+            CheckStatus::NotImplemented,
+            "{}",
+            graded.stdout
+        );
     } else {
-        assert_eq!(card.source_sha256, sha(&solution), "one of the two was read");
+        assert_eq!(
+            card.source_sha256,
+            sha(&solution),
+            "one of the two was read"
+        );
         assert_eq!(check.status, CheckStatus::Pass, "{}", graded.stdout);
     }
 }

@@ -162,11 +162,7 @@ impl Class {
             eprintln!("grading {} fixtures…", requests.len());
             let runs = grader::grade_many(&catalog, &requests, 2, &|_| {})
                 .map_err(|e| format!("{e:#}"))?;
-            Ok(graded
-                .iter()
-                .map(|c| c.name.clone())
-                .zip(runs)
-                .collect())
+            Ok(graded.iter().map(|c| c.name.clone()).zip(runs).collect())
         });
         graded.as_ref().map_err(|e| Failed::from(e.as_str()))
     }
@@ -279,7 +275,10 @@ fn protected() -> Vec<PathBuf> {
 }
 
 /// Where hostile fixtures try to leave a trace outside their sandbox.
-const MARKERS: &[&str] = &["/tmp/locksmith-hostile-was-here", "/var/tmp/locksmith-hostile-was-here"];
+const MARKERS: &[&str] = &[
+    "/tmp/locksmith-hostile-was-here",
+    "/var/tmp/locksmith-hostile-was-here",
+];
 
 fn leftover_processes() -> Vec<String> {
     let mut found = Vec::new();
@@ -304,7 +303,11 @@ fn hostile(case: &Case) -> Result<(), Failed> {
         unreachable!("fixtures are submissions")
     };
     let dir = scratch();
-    let mut args = vec![case.exercise.as_str(), "--submission", sub.to_str().unwrap()];
+    let mut args = vec![
+        case.exercise.as_str(),
+        "--submission",
+        sub.to_str().unwrap(),
+    ];
     args.extend(case.grade_args.iter().map(String::as_str));
     let graded = grade(&args, dir.path());
 

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use console::style;
-use grader::source::Found;
 use grader::scorecard::{Format, Previous, Scorecard};
+use grader::source::Found;
 use grader::{Catalog, Source};
 
 use super::scorecard_path;
