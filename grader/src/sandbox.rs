@@ -435,3 +435,68 @@ fn reap_escapees() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_cannot_start_is_the_graders_error() {
+        let sandbox = Sandbox::new().expect("a sandbox");
+        let run = protocol::RunArgs {
+            check: "any".into(),
+            seed: 1,
+            trials: 1,
+            perturb: 0,
+        };
+        let limits = Limits {
+            trial_timeout: Duration::from_secs(1),
+            address_space_bytes: 1 << 30,
+            cpu_seconds: 1,
+            output_bytes: 1024,
+        };
+        let error = sandbox
+            .run(Path::new("/nonexistent/check-binary"), &run, limits)
+            .expect_err("nothing to start");
+        assert!(error.0.contains("sandbox"), "{}", error.0);
+    }
+
+    #[test]
+    fn only_the_sandbox_and_the_build_start_processes() {
+        // Every process that links code under test must start in `Sandbox::run_once`; cargo is
+        // the only other program the grader runs.
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut starts = Vec::new();
+        let mut stack = vec![src.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    // The code, without its tests (this one names what it looks for).
+                    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                    for needle in ["Command::new(", ".spawn()"] {
+                        let text = code;
+                        if text.contains(needle) {
+                            let name = path.strip_prefix(&src).unwrap().display().to_string();
+                            starts.push(format!("{name}: {needle}"));
+                        }
+                    }
+                }
+            }
+        }
+        starts.sort();
+        starts.dedup();
+        assert_eq!(
+            starts,
+            [
+                "build.rs: Command::new(",
+                "sandbox.rs: .spawn()",
+                "sandbox.rs: Command::new("
+            ],
+            "a new place starts processes: code under test must only run through the sandbox"
+        );
+    }
+}
