@@ -85,6 +85,10 @@ fn become_subreaper() {
     }
 }
 
+/// The report pipe: (read end, write end). The write end is moved to descriptor 10 or above,
+/// so that in the child, after std has set up descriptors 0 to 2, `dup2` onto
+/// [`protocol::REPORT_FD`] always copies it (were it 3 already, `dup2` would keep its
+/// close-on-exec flag; were it 0 to 2, std would have replaced it).
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors into the array we pass.
@@ -92,7 +96,14 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl duplicates a descriptor we own; the new one is ours alone.
+    let high = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
+    if high < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `high` was just created and is owned by nobody else.
+    Ok((read, unsafe { OwnedFd::from_raw_fd(high) }))
 }
 
 fn nonce() -> String {
@@ -255,8 +266,8 @@ impl Sandbox {
         ];
         let mut no_writes = file_write_ban();
         // SAFETY: the closure runs in the forked child before exec and makes only system calls
-        // (dup2, setrlimit, prctl, and Landlock's prctl and landlock_restrict_self) on values
-        // prepared before the fork; it allocates nothing.
+        // (dup2, setrlimit, prctl, and Landlock's prctl and landlock_restrict_self) on values prepared
+        // before the fork; it allocates nothing.
         unsafe {
             command.pre_exec(move || {
                 if libc::dup2(report_fd, protocol::REPORT_FD) != protocol::REPORT_FD {

@@ -1,12 +1,14 @@
 //! The inside of a check process.
 //!
 //! A check binary is one hidden-check file (`grader/checks/NN_name.rs`) linked against the code
-//! under test. Its `main` is [`main`], which speaks this protocol with the grader:
+//! under test. Its `main` is [`main`], which speaks the grader's [`protocol`]:
 //!
-//! 1. Before any code under test runs, read a fresh nonce from standard input (then closed).
+//! 1. Before any code under test runs in `main`, read a fresh nonce from standard input (then
+//!    closed). The grader has already contained the process (limits, no file writes, `nobody`)
+//!    before its first instruction, so code that runs before `main` is contained too.
 //! 2. Run the named check's trials, one per seed `seed, seed+1, …`, each on a fresh [`Trial`].
-//! 3. Report every trial's start and verdict, each line prefixed with the nonce, on file
-//!    descriptor 3, a pipe only the grader reads. Standard output and error are the learner's.
+//! 3. Report every trial's start and verdict, each line prefixed with the nonce, on
+//!    [`protocol::REPORT_FD`], a pipe only the grader reads. Standard output and error are the learner's.
 //! 4. Stop at the first trial that does not pass, report `done`, and leave with `_exit`.
 //!
 //! A verdict therefore exists only if the check's own code ran to its end: an early
@@ -20,6 +22,8 @@ use std::os::fd::FromRawFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use protocol::{Report, Request, Verdict, REPORT_FD};
 
 mod rng;
 mod usage;
@@ -209,25 +213,6 @@ pub fn wait_sleeping(baseline: usize, n: usize, limit: Duration) -> bool {
 // ---------------------------------------------------------------------------------------------
 // The process side: protocol, panic classification, verdict reporting.
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Verdict {
-    Pass,
-    Fail,
-    Panic,
-    NotImplemented,
-}
-
-impl Verdict {
-    fn word(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::Panic => "panic",
-            Verdict::NotImplemented => "not_implemented",
-        }
-    }
-}
-
 /// The first panic of the current trial, in any thread: (verdict it implies, message).
 static FIRST_PANIC: Mutex<Option<(Verdict, String)>> = Mutex::new(None);
 
@@ -290,26 +275,13 @@ struct Reporter {
 }
 
 impl Reporter {
-    fn line(&mut self, fields: &[&str]) {
-        let mut line = self.nonce.clone();
-        for field in fields {
-            line.push('\t');
-            let clean: String = field
-                .chars()
-                .map(|c| {
-                    if c == '\t' || c == '\n' || c == '\r' {
-                        ' '
-                    } else {
-                        c
-                    }
-                })
-                .take(2000)
-                .collect();
-            line.push_str(&clean);
-        }
-        line.push('\n');
+    fn send(&mut self, report: &Report) {
         // One write per line, under PIPE_BUF: lines never interleave.
-        if self.pipe.write_all(line.as_bytes()).is_err() {
+        if self
+            .pipe
+            .write_all(report.encode(&self.nonce).as_bytes())
+            .is_err()
+        {
             exit(3);
         }
     }
@@ -323,76 +295,20 @@ fn exit(code: i32) -> ! {
 
 static REPORTER: OnceLock<Mutex<Reporter>> = OnceLock::new();
 
-fn report(fields: &[&str]) {
+fn report(report: Report) {
     if let Some(reporter) = REPORTER.get() {
         reporter
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .line(fields);
+            .send(&report);
     }
 }
-
-struct Args {
-    check: String,
-    seed: u64,
-    trials: u64,
-    perturb: u32,
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
-    match args.next().as_deref() {
-        Some("list") => Ok(None),
-        Some("run") => {
-            let check = args.next().ok_or("run needs a check name")?;
-            let (mut seed, mut trials, mut perturb) = (0, 1, 0);
-            while let Some(flag) = args.next() {
-                let value = args.next().ok_or(format!("{flag} needs a value"))?;
-                let number: u64 = value.parse().map_err(|_| format!("bad {flag}: {value}"))?;
-                match flag.as_str() {
-                    "--seed" => seed = number,
-                    "--trials" => trials = number.max(1),
-                    "--perturb" => perturb = number.min(1000) as u32,
-                    _ => return Err(format!("unknown flag {flag}")),
-                }
-            }
-            Ok(Some(Args {
-                check,
-                seed,
-                trials,
-                perturb,
-            }))
-        }
-        _ => {
-            Err("usage: CHECK-BINARY list | run NAME [--seed N] [--trials N] [--perturb N]".into())
-        }
-    }
-}
-
-/// Takes away, for good and before any code under test runs, this process's right to create,
-/// write, truncate, rename or remove any file (Landlock, Linux 5.13 and later; without it the
-/// grader's other limits remain: no file size, and `nobody` when it runs as root). Reading and
-/// executing stay allowed. Only the main thread runs yet, so every later thread inherits it.
-#[cfg(target_os = "linux")]
-fn forbid_file_writes() {
-    use landlock::{
-        path_beneath_rules, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, ABI,
-    };
-    let abi = ABI::V3;
-    let _ = Ruleset::default()
-        .handle_access(AccessFs::from_all(abi))
-        .and_then(|r| r.create())
-        .and_then(|r| r.add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi))))
-        .and_then(|r| r.restrict_self());
-}
-
-#[cfg(not(target_os = "linux"))]
-fn forbid_file_writes() {}
 
 /// The entry point of every check binary.
 pub fn main(checks: &[Check]) -> ! {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
+    let args = match Request::parse(std::env::args().skip(1)) {
+        Ok(Request::Run(args)) => args,
+        Ok(Request::List) => {
             for check in checks {
                 println!("{}", check.name);
             }
@@ -410,27 +326,25 @@ pub fn main(checks: &[Check]) -> ! {
         eprintln!("no nonce on standard input: check binaries are run by the grader");
         exit(2);
     }
-    // SAFETY: the grader opens descriptor 3 as the write end of the report pipe; we take sole
-    // ownership of it here, once, before anything else could.
-    let pipe = unsafe { std::fs::File::from_raw_fd(3) };
+    // SAFETY: the grader opens the report descriptor as the write end of its pipe; we take sole
+    // ownership of it here, once.
+    let pipe = unsafe { std::fs::File::from_raw_fd(REPORT_FD) };
     // SAFETY: plain fcntl on a descriptor we own: no code under test's child inherits it.
-    unsafe { libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC) };
+    unsafe { libc::fcntl(REPORT_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     let _ = REPORTER.set(Mutex::new(Reporter {
         nonce: nonce.trim().to_string(),
         pipe,
     }));
 
-    forbid_file_writes();
-
     let Some(check) = checks.iter().find(|c| c.name == args.check) else {
-        report(&["error", &format!("no check named {}", args.check)]);
+        report(Report::Error(format!("no check named {}", args.check)));
         exit(2);
     };
     install_panic_hook();
 
     for index in 0..args.trials {
         let seed = args.seed.wrapping_add(index);
-        report(&["start", &index.to_string(), &seed.to_string()]);
+        report(Report::Start { index, seed });
         *FIRST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let started = Instant::now();
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -438,20 +352,19 @@ pub fn main(checks: &[Check]) -> ! {
             (check.run)(&mut trial);
         }));
         blocks::__grader::configure(seed, 0);
-        let micros = started.elapsed().as_micros().to_string();
+        let micros = started.elapsed().as_micros() as u64;
         let (verdict, message) = verdict_of(result);
-        report(&[
-            "trial",
-            &index.to_string(),
-            &seed.to_string(),
-            verdict.word(),
-            &micros,
-            &message,
-        ]);
+        report(Report::Trial {
+            index,
+            seed,
+            verdict,
+            micros,
+            message,
+        });
         if verdict != Verdict::Pass {
             break;
         }
     }
-    report(&["done"]);
+    report(Report::Done);
     exit(0);
 }
