@@ -94,6 +94,8 @@ pub struct Member<'a> {
     pub exercise: &'a Exercise,
     pub key: String,
     pub code: &'a str,
+    /// Whether to stage and build its api crates (not when `--check` chose no api check).
+    pub api: bool,
 }
 
 /// A `[package]` manifest, serialised by `toml` (names and paths may hold any character).
@@ -146,6 +148,9 @@ pub fn write(catalog: &Catalog, members: &[Member]) -> Result<Stage> {
         if staged.iter().any(|s| s.id == exercise.id && s.key == *key) {
             continue;
         }
+        let api = members
+            .iter()
+            .any(|m| m.api && m.exercise.id == exercise.id && m.key == *key);
         let krate = &exercise.crate_name;
         let lib_package = format!("{krate}-{key}");
         let lib_dir = crates.join(&lib_package);
@@ -207,7 +212,11 @@ pub fn write(catalog: &Catalog, members: &[Member]) -> Result<Stage> {
             ),
         )?;
 
-        let api_crates = write_api_crates(&crates, exercise, key, &lib_package)?;
+        let api_crates = if api {
+            write_api_crates(&crates, exercise, key, &lib_package)?
+        } else {
+            Vec::new()
+        };
         let exercise_staged = StagedExercise {
             id: exercise.id.clone(),
             key: key.clone(),

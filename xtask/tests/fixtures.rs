@@ -3,8 +3,8 @@
 //! hostile ones never score and leave the grader, the workspace and the machine unharmed.
 //!
 //! Every selected fixture is built in one cargo run before the first case needs it; the broken
-//! and correct ones are then graded together (several checks at once), the hostile ones one at a
-//! time through the command line. `cargo test -p xtask --test fixtures -- 02_lock` runs one
+//! and correct ones are then graded together (several checks at once), while the hostile ones
+//! are graded one at a time through the command line. `cargo test -p xtask --test fixtures -- 02_lock` runs one
 //! exercise's fixtures; `-- broken::06_condition::notify_zero_wakes_one --exact` one fixture.
 
 mod common;
@@ -50,17 +50,17 @@ fn main() {
     }
     let class = Class::new(selected);
 
-    let mut trials: Vec<Trial> = all
-        .into_iter()
-        .map(|(kind, fixture)| {
-            let name = name(kind, &fixture);
-            let class = class.clone();
-            Trial::test(name.clone(), move || class.judge(&name, kind))
-        })
-        .collect();
+    // The rules case first: the test thread that takes it grades the class, while the other
+    // takes the hostile cases, which need only the build.
     let class_for_rules = class.clone();
-    trials.push(Trial::test(RULES_ONLY, move || {
+    let mut trials = vec![Trial::test(RULES_ONLY, move || {
         class_for_rules.judge(RULES_ONLY, "rules")
+    })];
+    all.sort_by_key(|(kind, _)| *kind != "hostile");
+    trials.extend(all.into_iter().map(|(kind, fixture)| {
+        let name = name(kind, &fixture);
+        let class = class.clone();
+        Trial::test(name.clone(), move || class.judge(&name, kind))
     }));
     libtest_mimic::run(&args, trials).exit();
 }
@@ -136,10 +136,12 @@ impl Case {
     }
 }
 
-/// The selected fixtures, built and (but for the hostile ones) graded once, on first use.
+/// The selected fixtures, built once (all in one cargo run) and, but for the hostile ones,
+/// graded once (together), each on first use.
 #[derive(Clone)]
 struct Class {
     cases: std::sync::Arc<Vec<Case>>,
+    built: std::sync::Arc<OnceLock<Result<Catalog, String>>>,
     graded: std::sync::Arc<OnceLock<Result<HashMap<String, GradeRun>, String>>>,
 }
 
@@ -147,21 +149,32 @@ impl Class {
     fn new(cases: Vec<Case>) -> Class {
         Class {
             cases: std::sync::Arc::new(cases),
+            built: std::sync::Arc::new(OnceLock::new()),
             graded: std::sync::Arc::new(OnceLock::new()),
         }
     }
 
-    fn graded(&self) -> Result<&HashMap<String, GradeRun>, Failed> {
-        let graded = self.graded.get_or_init(|| {
+    fn built(&self) -> Result<&Catalog, Failed> {
+        let built = self.built.get_or_init(|| {
             let catalog = Catalog::load(&root()).map_err(|e| format!("{e:#}"))?;
             let all: Vec<GradeOptions> = self.cases.iter().map(|c| c.options.clone()).collect();
             eprintln!("building {} fixtures in one cargo run…", all.len());
             grader::grade::prebuild(&catalog, &all, &|_| {}).map_err(|e| format!("{e:#}"))?;
+            Ok(catalog)
+        });
+        built.as_ref().map_err(|e| Failed::from(e.as_str()))
+    }
+
+    fn graded(&self) -> Result<&HashMap<String, GradeRun>, Failed> {
+        let catalog = self.built()?;
+        let graded = self.graded.get_or_init(|| {
             let graded: Vec<&Case> = self.cases.iter().filter(|c| c.kind != "hostile").collect();
             let requests: Vec<GradeOptions> = graded.iter().map(|c| c.options.clone()).collect();
             eprintln!("grading {} fixtures…", requests.len());
-            let runs = grader::grade_many(&catalog, &requests, 2, &|_| {})
-                .map_err(|e| format!("{e:#}"))?;
+            let started = std::time::Instant::now();
+            let runs =
+                grader::grade_many(catalog, &requests, 2, &|_| {}).map_err(|e| format!("{e:#}"))?;
+            slowest(&graded, &runs, started.elapsed());
             Ok(graded.iter().map(|c| c.name.clone()).zip(runs).collect())
         });
         graded.as_ref().map_err(|e| Failed::from(e.as_str()))
@@ -173,13 +186,38 @@ impl Class {
             .iter()
             .find(|c| c.name == name)
             .expect("a selected case");
-        let graded = self.graded()?;
-        match kind {
-            "broken" => broken(case, exercise(&graded[name], &case.exercise)),
-            "correct" => correct(exercise(&graded[name], &case.exercise)),
-            "rules" => rules_only(exercise(&graded[name], &case.exercise)),
-            _ => hostile(case),
+        if kind == "hostile" {
+            // Only the build is shared: each is graded alone, through the command line.
+            self.built()?;
+            return hostile(case);
         }
+        let run = &self.graded()?[name];
+        match kind {
+            "broken" => broken(case, exercise(run, &case.exercise)),
+            "correct" => correct(exercise(run, &case.exercise)),
+            _ => rules_only(exercise(run, &case.exercise)),
+        }
+    }
+}
+
+/// Where the grading time went: the slowest fixtures, by time spent in check processes.
+fn slowest(cases: &[&Case], runs: &[GradeRun], elapsed: std::time::Duration) {
+    let mut times: Vec<(f64, &str)> = cases
+        .iter()
+        .zip(runs)
+        .map(|(case, run)| {
+            let seconds = run.exercises.iter().map(|e| e.run_seconds).sum::<f64>();
+            (seconds, case.name.as_str())
+        })
+        .collect();
+    let total: f64 = times.iter().map(|(s, _)| s).sum();
+    times.sort_by(|a, b| b.0.total_cmp(&a.0));
+    eprintln!(
+        "graded in {:.0} s ({total:.0} s in check processes); slowest:",
+        elapsed.as_secs_f64()
+    );
+    for (seconds, name) in times.iter().take(8) {
+        eprintln!("  {seconds:6.1} s  {name}");
     }
 }
 

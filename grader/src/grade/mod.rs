@@ -194,6 +194,7 @@ fn members<'p>(plans: &'p [Vec<plan::Planned>]) -> Vec<Member<'p>> {
                 exercise: p.exercise,
                 key: p.key.clone(),
                 code,
+                api: p.api,
             }),
             _ => None,
         })

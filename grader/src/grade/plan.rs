@@ -51,6 +51,8 @@ pub struct Planned<'c> {
     pub found: Found,
     /// The key of its staged packages (see [`crate::stage::Member`]).
     pub key: String,
+    /// Whether an api check is selected, so its cases must be built.
+    pub api: bool,
 }
 
 /// Checks the options and reads every selected file, before any code under test runs: a file
@@ -84,10 +86,15 @@ pub fn plan<'c>(catalog: &'c Catalog, options: &GradeOptions) -> Result<Vec<Plan
                 (Source::Submission(_), Found::File { code, .. }) => content_key(exercise, code),
                 (Source::Submission(_), _) => String::new(),
             };
+            let api = exercise
+                .checks
+                .iter()
+                .any(|c| c.category == crate::catalog::Category::Api && options.selects(c));
             Planned {
                 exercise,
                 found,
                 key,
+                api,
             }
         })
         .collect())
