@@ -1,16 +1,16 @@
 //! Runs one check process, contained.
 //!
 //! Every process that links code under test starts here, and nowhere else. Before its first
-//! instruction (constructors that run before `main` included) it has: its own process group,
-//! resource limits (address space, no core files, no file writes, few descriptors, processes,
-//! CPU time), `nobody` as its user when the grader is root, no right to create, write or remove
-//! any file (Landlock, set between fork and exec), and a working folder and a copy of its binary
-//! in a private folder that `nobody` can reach. It gets a fresh nonce on standard input and the
-//! write end of a private report pipe as descriptor 3 ([`protocol`]). Its standard output and
-//! error are captured up to a cap. A trial that does not report within its limit gets the whole
-//! group killed. Whatever it leaves behind is killed when it ends: its process group, and,
-//! because the grader is a child subreaper, any descendant that escaped into a session of its
-//! own.
+//! instruction (constructors that run before `main` included) it has: a session of its own (so
+//! its own process group, and no terminal), resource limits (address space, no core files, few
+//! descriptors and processes, CPU time), `nobody` as its user when the grader is root, no right
+//! to create, write or remove any file (Landlock, set between fork and exec), and a working
+//! folder and a copy of its binary in a private folder that `nobody` can reach. It gets a fresh
+//! nonce on standard input and the write end of a private report pipe as descriptor 3
+//! ([`protocol`]). Its standard output and error are captured up to a cap. A trial that does not
+//! report within its limit gets the whole group killed. Whatever it leaves behind is killed when
+//! it ends: its process group, and, because the grader is a child subreaper, any descendant that
+//! escaped into a session of its own.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -246,7 +246,6 @@ impl Sandbox {
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("RUST_BACKTRACE", "0")
-            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -266,10 +265,16 @@ impl Sandbox {
         ];
         let mut no_writes = file_write_ban();
         // SAFETY: the closure runs in the forked child before exec and makes only system calls
-        // (dup2, setrlimit, prctl, and Landlock's prctl and landlock_restrict_self) on values prepared
+        // (setsid, dup2, setrlimit, prctl, and Landlock's prctl and landlock_restrict_self) on values prepared
         // before the fork; it allocates nothing.
         unsafe {
             command.pre_exec(move || {
+                // A session of its own (and so a process group): no controlling terminal, and
+                // no descendant can ever rejoin the grader's session, which is how escapees
+                // are told from the grader's other children.
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
                 if libc::dup2(report_fd, protocol::REPORT_FD) != protocol::REPORT_FD {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -411,9 +416,13 @@ fn kill_group(pid: u32) {
 }
 
 /// Kills and reaps children of ours that we did not start: descendants of a check that left
-/// its process group, adopted by us as subreaper.
+/// its process group, adopted by us as subreaper. Every check process starts a session of its
+/// own, and its descendants can never join ours, so a child in another session that we do not
+/// wait for is an escapee; children in our session belong to whoever embeds the grader.
 fn reap_escapees() {
     let me = std::process::id();
+    // SAFETY: getsid(0) asks for our own session and has no preconditions.
+    let our_session = unsafe { libc::getsid(0) };
     let tracked = TRACKED.lock().unwrap_or_else(|e| e.into_inner());
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
@@ -429,14 +438,17 @@ fn reap_escapees() {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
+        // After the command name: state, ppid, pgrp, session, …
         let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
             continue;
         };
-        let parent = after
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        if parent != Some(me) || tracked.as_ref().is_some_and(|t| t.contains(&pid)) {
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let parent = fields.get(1).and_then(|p| p.parse::<u32>().ok());
+        let session = fields.get(3).and_then(|s| s.parse::<i32>().ok());
+        if parent != Some(me)
+            || session == Some(our_session)
+            || tracked.as_ref().is_some_and(|t| t.contains(&pid))
+        {
             continue;
         }
         // SAFETY: signalling and reaping a child of ours that no other code waits for.
