@@ -156,36 +156,26 @@ fn render_exercise(out: &mut String, run: &GradeRun, exercise: &ExerciseOutcome)
         style(&exercise.title).dim(),
         score
     );
-    match exercise.status {
-        ExerciseStatus::Graded => {}
-        ExerciseStatus::NotFound => {
-            let _ = writeln!(
-                out,
-                "  {} {}",
-                style("not found:").red().bold(),
-                exercise.message
-            );
-            out.push('\n');
-            return;
-        }
-        ExerciseStatus::CompileError => {
-            let _ = writeln!(out, "  {}", style("does not compile:").red().bold());
-            out.push_str(&indent(exercise.message.trim_end(), "    "));
-        }
-        ExerciseStatus::RulesViolation => {
-            let _ = writeln!(out, "  {}", style("rules violation:").red().bold());
-            out.push_str(&indent(exercise.message.trim_end(), "    "));
-        }
-        ExerciseStatus::InvalidSubmission => {
-            let _ = writeln!(
-                out,
-                "  {} {}",
-                style("invalid submission:").red().bold(),
-                exercise.message
-            );
-            out.push('\n');
-            return;
-        }
+    // Not found and unreadable: nothing ran, the reason is the whole story.
+    let (label, nothing_ran) = match exercise.status {
+        ExerciseStatus::Graded => ("", false),
+        ExerciseStatus::NotFound => ("not found:", true),
+        ExerciseStatus::InvalidSubmission => ("invalid submission:", true),
+        ExerciseStatus::CompileError => ("does not compile:", false),
+        ExerciseStatus::RulesViolation => ("rules violation:", false),
+    };
+    if nothing_ran {
+        let _ = writeln!(
+            out,
+            "  {} {}\n",
+            style(label).red().bold(),
+            exercise.message
+        );
+        return;
+    }
+    if !label.is_empty() {
+        let _ = writeln!(out, "  {}", style(label).red().bold());
+        out.push_str(&indent(exercise.message.trim_end(), "    "));
     }
 
     let width = exercise
