@@ -181,8 +181,9 @@ impl Sandbox {
         })
     }
 
-    /// The binary's copy inside the sandbox, made on first use.
-    fn installed(&self, program: &Path) -> std::io::Result<PathBuf> {
+    /// The binary's copy inside the sandbox, made on first use (or by [`Sandbox::install`]
+    /// beforehand, while nothing can change the original).
+    pub fn install(&self, program: &Path) -> std::io::Result<PathBuf> {
         let mut copies = self.copies.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(copy) = copies.get(program) {
             return Ok(copy.clone());
@@ -206,7 +207,7 @@ impl Sandbox {
         run: &protocol::RunArgs,
         limits: Limits,
     ) -> Result<Run, StartError> {
-        let program = self.installed(program).map_err(|error| {
+        let program = self.install(program).map_err(|error| {
             StartError(format!(
                 "could not copy {} into the sandbox: {error}",
                 program.display()
@@ -373,7 +374,13 @@ impl Sandbox {
 fn transient(error: &std::io::Error) -> bool {
     matches!(
         error.raw_os_error(),
-        Some(libc::EAGAIN) | Some(libc::ENOMEM) | Some(libc::EMFILE) | Some(libc::ENFILE)
+        Some(libc::EAGAIN)
+            | Some(libc::ENOMEM)
+            | Some(libc::EMFILE)
+            | Some(libc::ENFILE)
+            // The copy of the binary is still open for writing in a child another thread forked
+            // before its exec.
+            | Some(libc::ETXTBSY)
     )
 }
 

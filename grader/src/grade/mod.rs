@@ -81,7 +81,10 @@ pub fn grade_many(
 
     let members = members(&plans);
     if !members.is_empty() {
-        let (stage, build) = build_members(catalog, &members, events)?;
+        // The sandbox takes its copies of the check binaries while the build's lock is held:
+        // another grader's build may relink them as soon as it is released.
+        let sandbox = Sandbox::new().context("creating the check sandbox")?;
+        let (stage, build) = build_members(catalog, &members, events, Some(&sandbox))?;
 
         // Build results, then the runtime checks of every exercise that compiled.
         let mut work = Vec::new();
@@ -130,7 +133,6 @@ pub fn grade_many(
         }
 
         events(Event::Running { checks: work.len() });
-        let sandbox = Sandbox::new().context("creating the check sandbox")?;
         let results = pool::run(&work, jobs, &sandbox, events);
         for (job, (judged, elapsed)) in work.iter().zip(results) {
             let outcome = &mut outcomes[job.submission][job.exercise];
@@ -179,7 +181,7 @@ pub fn prebuild(
         .collect::<Result<Vec<_>>>()?;
     let members = members(&plans);
     if !members.is_empty() {
-        build_members(catalog, &members, events)?;
+        build_members(catalog, &members, events, None)?;
     }
     Ok(())
 }
@@ -202,10 +204,12 @@ fn members<'p>(plans: &'p [Vec<plan::Planned>]) -> Vec<Member<'p>> {
 }
 
 /// Stages and builds, holding the workspace's lock; cargo's own failure is the grader's.
+/// With a sandbox, installs every check binary built in it before the lock is released.
 fn build_members(
     catalog: &Catalog,
     members: &[Member],
     events: &(dyn Fn(Event) + Sync),
+    sandbox: Option<&Sandbox>,
 ) -> Result<(stage::Stage, crate::build::BuildReport)> {
     let _lock = StageLock::take(catalog)?;
     stage::prune(catalog, Duration::from_secs(2 * 24 * 3600));
@@ -219,6 +223,15 @@ fn build_members(
     });
     if let Some(failure) = &build.cargo_failure {
         bail!("the grader's own build failed (not your code):\n{failure}");
+    }
+    if let Some(sandbox) = sandbox {
+        for staged in &stage.exercises {
+            if let Some(exe) = build.executables.get(&staged.check_package) {
+                sandbox
+                    .install(exe)
+                    .with_context(|| format!("copying {} into the sandbox", exe.display()))?;
+            }
+        }
     }
     Ok((stage, build))
 }
