@@ -1134,21 +1134,11 @@ fn a_macro_named_by_an_argument_is_reported_as_such() {
 #[test]
 fn correct_fixtures_have_no_violations() {
     let root = workspace();
-    let manifest = std::fs::read_to_string(root.join("exercises.toml")).expect("exercises.toml");
-    let manifest: toml::Table = toml::from_str(&manifest).expect("exercises.toml parses");
+    let catalog = crate::Catalog::load(&root).expect("the course catalog");
     let mut checked = 0;
     let mut failures = Vec::new();
-    for exercise in manifest["exercise"]
-        .as_array()
-        .expect("[[exercise]] entries")
-    {
-        let id = exercise["id"].as_str().expect("id");
-        let allowed: Vec<String> = exercise["allowed"]
-            .as_array()
-            .expect("allowed")
-            .iter()
-            .map(|g| g.as_str().expect("a group name").to_string())
-            .collect();
+    for exercise in &catalog.exercises {
+        let (id, allowed) = (exercise.id.as_str(), &exercise.allowed);
         let dir = root.join("grader/tests/fixtures/correct").join(id);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -1160,7 +1150,7 @@ fn correct_fixtures_have_no_violations() {
             }
             let source = std::fs::read_to_string(&path).expect("readable");
             checked += 1;
-            match check(&source, &allowed) {
+            match check(&source, allowed) {
                 Ok(found) if found.is_empty() => {}
                 Ok(found) => failures.push(format!("{}: {found:#?}", path.display())),
                 Err(error) => failures.push(format!("{}: does not parse: {error}", path.display())),
