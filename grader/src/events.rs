@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::grade::GradeRun;
 use crate::outcome::CheckStatus;
 
 pub enum Event<'a> {
@@ -28,5 +29,10 @@ pub enum Event<'a> {
         exercise: &'a str,
         check: &'a str,
         status: CheckStatus,
+    },
+    /// Submission `index` (of those given) is graded: every one of its checks has ended.
+    Graded {
+        index: usize,
+        run: &'a GradeRun,
     },
 }

@@ -77,6 +77,7 @@ impl Progress {
                     bar.inc(1);
                 }
             }
+            Event::Graded { .. } => {}
         }
     }
 

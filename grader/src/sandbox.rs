@@ -3,14 +3,15 @@
 //! Every process that links code under test starts here, and nowhere else. Before its first
 //! instruction (constructors that run before `main` included) it has: a session of its own (so
 //! its own process group, and no terminal), resource limits (address space, no core files, few
-//! descriptors and processes, CPU time), `nobody` as its user when the grader is root, no right
-//! to create, write or remove any file (Landlock, set between fork and exec), and a working
-//! folder and a copy of its binary in a private folder that `nobody` can reach. It gets a fresh
-//! nonce on standard input and the write end of a private report pipe as descriptor 3
-//! ([`protocol`]). Its standard output and error are captured up to a cap. A trial that does not
-//! report within its limit gets the whole group killed. Whatever it leaves behind is killed when
-//! it ends: its process group, and, because the grader is a child subreaper, any descendant that
-//! escaped into a session of its own.
+//! descriptors and processes, CPU time), when the grader is root a user id that belongs to its
+//! concurrent slot alone, no right to create, write or remove any file (Landlock, set between
+//! fork and exec), and a working folder and a copy of its binary in a private folder that it
+//! can read but not write. It gets a fresh nonce on standard input and the write end of a
+//! private report pipe as descriptor 3 ([`protocol`]). Its standard output and error are
+//! captured up to a cap. A trial that does not report within its limit gets the whole group
+//! killed. Whatever it leaves behind is killed when it ends: its process group, any descendant
+//! that escaped into a session of its own (the grader is a child subreaper), and, as root,
+//! every process of its slot's user id.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -34,8 +35,15 @@ pub struct Limits {
     pub output_bytes: usize,
 }
 
-/// The uid and gid of `nobody`, which check processes run as when the grader is root.
-const NOBODY: u32 = 65534;
+/// The uids (and gids) check processes run as when the grader is root: one per concurrent slot,
+/// claimed for as long as the sandbox lives, so that a check's processes and threads count
+/// against a limit of their own, never against a neighbour's (`RLIMIT_NPROC` counts per user).
+/// Uids that name an account are passed over.
+const SLOT_UIDS: std::ops::Range<u32> = 60_000..60_512;
+
+/// Where slots are claimed: one lock file per uid, held with `flock` (released by the kernel
+/// when the grader dies, however it dies), so that graders on one machine never share a uid.
+const SLOT_CLAIMS: &str = "/run/locksmith-slots";
 
 /// How the process ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,11 +154,14 @@ fn capture(stream: impl Read + Send + 'static, cap: usize) -> std::thread::JoinH
 }
 
 /// Where check processes run: a private folder holding their working folder and a copy of
-/// each check binary, both reachable (not writable) by `nobody`, whatever the permissions of
+/// each check binary, both reachable (not writable) by the check's user, whatever the permissions of
 /// the workspace (a root-owned home folder, say). Removed when dropped.
 pub struct Sandbox {
     dir: tempfile::TempDir,
-    as_nobody: bool,
+    /// Whether checks run under slot uids (the grader is root).
+    as_root: bool,
+    /// Slot → its uid, and the claim that keeps it ours.
+    slots: Mutex<HashMap<usize, (u32, std::fs::File)>>,
     copies: Mutex<HashMap<PathBuf, PathBuf>>,
 }
 
@@ -176,7 +187,8 @@ impl Sandbox {
         Ok(Sandbox {
             dir,
             // SAFETY: geteuid has no preconditions.
-            as_nobody: unsafe { libc::geteuid() } == 0,
+            as_root: unsafe { libc::geteuid() } == 0,
+            slots: Mutex::new(HashMap::new()),
             copies: Mutex::new(HashMap::new()),
         })
     }
@@ -199,14 +211,37 @@ impl Sandbox {
         Ok(copy)
     }
 
-    /// Runs `program run …` as a check process and waits for it. A process that cannot be
-    /// started for want of resources (`EAGAIN`, `ENOMEM`) is retried a few times.
+    /// The uid that checks of `slot` run as, when the grader is root: claimed on first use,
+    /// with anything still running under it killed.
+    pub fn slot_uid(&self, slot: usize) -> Result<Option<u32>, StartError> {
+        if !self.as_root {
+            return Ok(None);
+        }
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((uid, _)) = slots.get(&slot) {
+            return Ok(Some(*uid));
+        }
+        let (uid, claim) = claim_uid().map_err(|error| {
+            StartError(format!(
+                "could not claim a user id for check slot {slot}: {error}"
+            ))
+        })?;
+        kill_every_process_of(uid);
+        slots.insert(slot, (uid, claim));
+        Ok(Some(uid))
+    }
+
+    /// Runs `program run …` as a check process of concurrent slot `slot` and waits for it. A
+    /// process that cannot be started for want of resources (`EAGAIN`, `ENOMEM`) is retried a
+    /// few times.
     pub fn run(
         &self,
         program: &Path,
         run: &protocol::RunArgs,
         limits: Limits,
+        slot: usize,
     ) -> Result<Run, StartError> {
+        let uid = self.slot_uid(slot)?;
         let program = self.install(program).map_err(|error| {
             StartError(format!(
                 "could not copy {} into the sandbox: {error}",
@@ -215,7 +250,7 @@ impl Sandbox {
         })?;
         let mut pause = Duration::from_millis(50);
         for attempt in 1.. {
-            match self.run_once(&program, run, limits) {
+            match self.run_once(&program, run, limits, uid) {
                 Ok(run) => return Ok(run),
                 Err(error) if attempt < 6 && transient(&error) => {
                     std::thread::sleep(pause);
@@ -236,6 +271,7 @@ impl Sandbox {
         program: &Path,
         run: &protocol::RunArgs,
         limits: Limits,
+        uid: Option<u32>,
     ) -> std::io::Result<Run> {
         let nonce = nonce();
         let (report_read, report_write) = pipe()?;
@@ -250,11 +286,11 @@ impl Sandbox {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // As root (CI, Gradescope), the check runs as `nobody` (std drops the supplementary
-        // groups too): it cannot write the workspace, the scorecard or the hidden checks, and
-        // the process-count limit binds again.
-        if self.as_nobody {
-            command.uid(NOBODY).gid(NOBODY);
+        // As root (CI, Gradescope), the check runs as its slot's uid (std drops the
+        // supplementary groups too): it cannot write the workspace, the scorecard or the hidden
+        // checks, and the process-count limit binds again, to it alone.
+        if let Some(uid) = uid {
+            command.uid(uid).gid(uid);
         }
         let rlimits = [
             (libc::RLIMIT_AS, limits.address_space_bytes),
@@ -351,6 +387,9 @@ impl Sandbox {
         let elapsed = started.elapsed();
         untrack(pid);
         reap_escapees();
+        if let Some(uid) = uid {
+            kill_every_process_of(uid);
+        }
 
         let ending = if timed_out {
             Ending::TimedOut
@@ -385,8 +424,8 @@ fn transient(error: &std::io::Error) -> bool {
 }
 
 /// A Landlock ruleset that allows reading and executing everything and nothing else (Linux
-/// 5.13 and later; `None` elsewhere, where the other limits remain: no file size, and `nobody`
-/// when the grader is root). Made before the fork, applied in the child.
+/// 5.13 and later; `None` elsewhere, where the other limits remain: no file size, and a slot's
+/// user id when the grader is root). Made before the fork, applied in the child.
 #[cfg(target_os = "linux")]
 fn file_write_ban() -> Option<landlock::RulesetCreated> {
     use landlock::{
@@ -414,6 +453,64 @@ fn file_write_ban() -> Option<()> {
 
 #[cfg(not(target_os = "linux"))]
 fn forbid_file_writes(_: &mut Option<()>) {}
+
+/// Claims the first free slot uid that names no account.
+fn claim_uid() -> std::io::Result<(u32, std::fs::File)> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+    let dir = Path::new(SLOT_CLAIMS);
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    // Only a folder of root's that nobody else may write can hold claims.
+    let meta = std::fs::symlink_metadata(dir)?;
+    if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{SLOT_CLAIMS} is not a folder that only root may write"
+        )));
+    }
+    for uid in SLOT_UIDS {
+        // SAFETY: getpwuid returns a pointer to static storage or null; only null is tested.
+        if !unsafe { libc::getpwuid(uid) }.is_null() {
+            continue;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(dir.join(uid.to_string()))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok((uid, file));
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "every user id in {}..{} is taken by other graders",
+        SLOT_UIDS.start, SLOT_UIDS.end
+    )))
+}
+
+/// Kills every process running as `uid`, a slot's, which only this sandbox uses: whatever a
+/// check left behind, wherever it went.
+fn kill_every_process_of(uid: u32) {
+    // SAFETY: the child only makes system calls (setgid, setuid, kill, _exit) before it exits;
+    // it allocates nothing. `kill(-1)` as `uid` reaches exactly the processes of `uid`, and
+    // not the caller.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            if libc::setgid(uid) == 0 && libc::setuid(uid) == 0 {
+                libc::kill(-1, libc::SIGKILL);
+            }
+            libc::_exit(0);
+        }
+        if pid > 0 {
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
 
 fn kill_group(pid: u32) {
     // SAFETY: kill with a negative pid signals the process group we created for the child.
@@ -486,9 +583,108 @@ mod tests {
             output_bytes: 1024,
         };
         let error = sandbox
-            .run(Path::new("/nonexistent/check-binary"), &run, limits)
+            .run(Path::new("/nonexistent/check-binary"), &run, limits, 0)
             .expect_err("nothing to start");
         assert!(error.0.contains("sandbox"), "{}", error.0);
+    }
+
+    fn processes_of(uid: u32) -> usize {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+            })
+            .filter(|e| e.metadata().is_ok_and(|m| m.uid() == uid))
+            .count()
+    }
+
+    /// A script run as a check: it ignores the check's arguments.
+    fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_slot_that_holds_every_process_it_may_does_not_stop_its_neighbour() {
+        let sandbox = Sandbox::new().expect("a sandbox");
+        let Some(hoarder) = sandbox.slot_uid(0).expect("a slot") else {
+            // Not root: checks run as the grader's own user, with no uid to give each slot.
+            // SAFETY: geteuid has no preconditions.
+            assert!(unsafe { libc::geteuid() } != 0);
+            return;
+        };
+        let neighbour = sandbox.slot_uid(1).expect("a slot").expect("root");
+        let other_grader = Sandbox::new().expect("a sandbox");
+        let third = other_grader.slot_uid(0).expect("a slot").expect("root");
+        assert!(hoarder != neighbour && third != hoarder && third != neighbour);
+        assert!(
+            ![hoarder, neighbour, third].contains(&65534),
+            "not nobody's"
+        );
+
+        let scripts = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(scripts.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Holds all but a few of its user's processes (the limit is 2048) until killed. (A
+        // shell that fails to fork exits, and what it leaves is killed as an escapee.)
+        let hoard = script(
+            scripts.path(),
+            "hoard",
+            "i=0; while [ $i -lt 2040 ]; do sleep 60 & i=$((i+1)); done; wait",
+        );
+        let starts = script(
+            scripts.path(),
+            "starts",
+            "for i in 1 2 3 4 5 6 7 8; do sleep 0 & done; wait; echo started",
+        );
+        let run = protocol::RunArgs {
+            check: "any".into(),
+            seed: 1,
+            trials: 1,
+            perturb: 0,
+        };
+        let limits = |seconds| Limits {
+            trial_timeout: Duration::from_secs(seconds),
+            address_space_bytes: 1 << 30,
+            cpu_seconds: 60,
+            output_bytes: 1024,
+        };
+        std::thread::scope(|scope| {
+            let held = scope.spawn(|| sandbox.run(&hoard, &run, limits(30), 0));
+            let full = Instant::now() + Duration::from_secs(25);
+            while processes_of(hoarder) < 2041 && Instant::now() < full {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let n = processes_of(hoarder);
+
+            assert!(n >= 2041, "the hoard is held: {n} processes");
+
+            // Started, and started processes of its own.
+            let unhindered = |run: &Result<Run, StartError>| matches!(run, Ok(run) if run.stdout.contains("started") && run.stderr.is_empty());
+            // Its neighbour's check starts and runs as if it were alone…
+            let beside = sandbox.run(&starts, &run, limits(5), 1);
+            assert!(unhindered(&beside), "{beside:?}");
+            assert!(
+                processes_of(hoarder) >= 2041,
+                "the hoard was held meanwhile"
+            );
+            // …while one in the hoarder's own slot cannot (and its end kills the hoard).
+            let own = sandbox.run(&starts, &run, limits(5), 0);
+            assert!(
+                !unhindered(&own),
+                "the limit binds the hoarder's slot: {own:?}"
+            );
+
+            // Killing the hoard leaves nothing of its user behind.
+            kill_every_process_of(hoarder);
+            let _ = held.join();
+        });
+        assert_eq!(processes_of(hoarder), 0);
     }
 
     #[test]
@@ -507,7 +703,7 @@ mod tests {
                     let text = std::fs::read_to_string(&path).unwrap();
                     // The code, without its tests (this one names what it looks for).
                     let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-                    for needle in ["Command::new(", ".spawn()"] {
+                    for needle in ["Command::new(", ".spawn()", "fork("] {
                         let text = code;
                         if text.contains(needle) {
                             let name = path.strip_prefix(&src).unwrap().display().to_string();
@@ -524,7 +720,8 @@ mod tests {
             [
                 "build.rs: Command::new(",
                 "sandbox.rs: .spawn()",
-                "sandbox.rs: Command::new("
+                "sandbox.rs: Command::new(",
+                "sandbox.rs: fork("
             ],
             "a new place starts processes: code under test must only run through the sandbox"
         );

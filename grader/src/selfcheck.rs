@@ -29,6 +29,7 @@ pub fn run(catalog: &Catalog, jobs: usize, events: &(dyn Fn(Event) + Sync)) -> R
         seed: None,
         trials: None,
         jobs,
+        seeds_from_source: false,
     };
     let started = Instant::now();
     let solutions = grade(catalog, &options(Source::Solutions), events)?;

@@ -21,7 +21,10 @@ use libtest_mimic::{Arguments, Failed, Trial};
 /// Check processes at once while grading the fixtures: one more than the two cores CI has,
 /// since many of the broken fixtures' checks sleep until a deadlock's time limit (exclusive
 /// checks, the CPU and timing measurements, still run alone).
-const FIXTURE_JOBS: usize = 3;
+const SCHEDULE: grader::grade::Schedule = grader::grade::Schedule {
+    jobs: 3,
+    wave: None,
+};
 
 /// The fixture whose test checks that a rules violation zeroes the exercise but still shows
 /// what works: a 02_lock fixture that breaks only the rules, graded with every check.
@@ -135,6 +138,7 @@ impl Case {
                 seed: None,
                 trials: None,
                 jobs: 2,
+                seeds_from_source: false,
             },
             _dir: dir,
         }
@@ -177,7 +181,7 @@ impl Class {
             let requests: Vec<GradeOptions> = graded.iter().map(|c| c.options.clone()).collect();
             eprintln!("grading {} fixtures…", requests.len());
             let started = std::time::Instant::now();
-            let runs = grader::grade_many(catalog, &requests, FIXTURE_JOBS, &|_| {})
+            let runs = grader::grade_many(catalog, &requests, SCHEDULE, &|_| {})
                 .map_err(|e| format!("{e:#}"))?;
             slowest(&graded, &runs, started.elapsed());
             Ok(graded.iter().map(|c| c.name.clone()).zip(runs).collect())

@@ -9,12 +9,15 @@ mod score;
 mod statics;
 mod verdict;
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
 pub use plan::GradeOptions;
+pub use pool::Schedule;
 
 use crate::catalog::{Catalog, CheckSpec};
 use crate::events::Event;
@@ -48,15 +51,21 @@ pub fn grade(
     options: &GradeOptions,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<GradeRun> {
-    let mut runs = grade_many(catalog, std::slice::from_ref(options), options.jobs, events)?;
+    let schedule = Schedule {
+        jobs: options.jobs,
+        wave: None,
+    };
+    let mut runs = grade_many(catalog, std::slice::from_ref(options), schedule, events)?;
     Ok(runs.remove(0))
 }
 
-/// Grades several submissions with one build, running `jobs` check processes at a time.
+/// Grades several submissions with one build. Each submission's [`Event::Graded`] comes as
+/// soon as its last check ends. A runtime check that two submissions share (the same built
+/// code, check, seed and trials: byte-identical sources with seeds from the source) runs once.
 pub fn grade_many(
     catalog: &Catalog,
     requests: &[GradeOptions],
-    jobs: usize,
+    schedule: Schedule,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<Vec<GradeRun>> {
     let plans = requests
@@ -78,93 +87,147 @@ pub fn grade_many(
             .collect();
         outcomes.push(exercises);
     }
+    let finish = |s: usize, mut exercises: Vec<ExerciseOutcome>| {
+        exercises.iter_mut().for_each(score::score);
+        let run = GradeRun {
+            source: requests[s].source.clone(),
+            exercises,
+            base_seed: base_seeds[s],
+        };
+        events(Event::Graded {
+            index: s,
+            run: &run,
+        });
+        run
+    };
 
     let members = members(&plans);
-    if !members.is_empty() {
-        // The sandbox takes its copies of the check binaries while the build's lock is held:
-        // another grader's build may relink them as soon as it is released.
-        let sandbox = Sandbox::new().context("creating the check sandbox")?;
-        let (stage, build) = build_members(catalog, &members, events, Some(&sandbox))?;
+    if members.is_empty() {
+        return Ok(outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(s, exercises)| finish(s, exercises))
+            .collect());
+    }
+    // The sandbox takes its copies of the check binaries while the build's lock is held:
+    // another grader's build may relink them as soon as it is released.
+    let sandbox = Sandbox::new().context("creating the check sandbox")?;
+    let (stage, build) = build_members(catalog, &members, events, Some(&sandbox))?;
 
-        // Build results, then the runtime checks of every exercise that compiled.
-        let mut work = Vec::new();
-        for (s, planned) in plans.iter().enumerate() {
-            for (e, p) in planned.iter().enumerate() {
-                let Found::File { path, .. } = &p.found else {
-                    continue;
-                };
-                let staged = stage
-                    .exercises
-                    .iter()
-                    .find(|st| st.id == p.exercise.id && st.key == p.key)
-                    .context("an exercise was not staged (grader bug)")?;
-                let outcome = &mut outcomes[s][e];
-                outcome.build_seconds = build.elapsed.as_secs_f64();
-                let shown = display_path(&catalog.root, path);
-                if let Some((status, message)) = statics::compile_error(staged, &build, &shown) {
-                    if outcome.status == ExerciseStatus::Graded {
-                        (outcome.status, outcome.message) = (status, message);
-                    }
-                    skip_unjudged(outcome, p.exercise, SkipReason::DoesNotCompile);
+    // Build results, then the runtime checks of every exercise that compiled. `targets[j]`
+    // are the (submission, exercise) pairs that job `j`'s result goes to.
+    let mut work: Vec<pool::Job> = Vec::new();
+    let mut targets: Vec<Vec<(usize, usize)>> = Vec::new();
+    let mut shared: HashMap<(PathBuf, &str, u64, u64), usize> = HashMap::new();
+    let mut remaining = vec![0usize; requests.len()];
+    for (s, planned) in plans.iter().enumerate() {
+        for (e, p) in planned.iter().enumerate() {
+            let Found::File { path, .. } = &p.found else {
+                continue;
+            };
+            let staged = stage
+                .exercises
+                .iter()
+                .find(|st| st.id == p.exercise.id && st.key == p.key)
+                .context("an exercise was not staged (grader bug)")?;
+            let outcome = &mut outcomes[s][e];
+            outcome.build_seconds = build.elapsed.as_secs_f64();
+            let shown = display_path(&catalog.root, path);
+            if let Some((status, message)) = statics::compile_error(staged, &build, &shown) {
+                if outcome.status == ExerciseStatus::Graded {
+                    (outcome.status, outcome.message) = (status, message);
+                }
+                skip_unjudged(outcome, p.exercise, SkipReason::DoesNotCompile);
+                continue;
+            }
+            for (spec, check) in p.exercise.checks.iter().zip(&mut outcome.checks) {
+                if check.skipped == Some(SkipReason::NotSelected) {
                     continue;
                 }
-                for (spec, check) in p.exercise.checks.iter().zip(&mut outcome.checks) {
-                    if check.skipped == Some(SkipReason::NotSelected) {
-                        continue;
-                    }
-                    if spec.category == crate::catalog::Category::Api {
-                        set(check, spec, statics::api(spec, staged, &build));
-                    } else if spec.category.is_runtime() {
-                        let (seed, trials) =
-                            requests[s].seed_and_trials(base_seeds[s], &p.exercise.id, spec);
+                if spec.category == crate::catalog::Category::Api {
+                    set(check, spec, statics::api(spec, staged, &build));
+                } else if spec.category.is_runtime() {
+                    let base = if requests[s].seeds_from_source {
+                        plan::seed_of_key(&p.key)
+                    } else {
+                        base_seeds[s]
+                    };
+                    let (seed, trials) = requests[s].seed_and_trials(base, &p.exercise.id, spec);
+                    let exe = build.executables[&staged.check_package].clone();
+                    let key = (exe.clone(), spec.name.as_str(), seed, trials);
+                    let j = *shared.entry(key).or_insert_with(|| {
                         work.push(pool::Job {
                             submission: s,
-                            exercise: e,
                             label: &labels[s],
                             exercise_id: &p.exercise.id,
                             spec,
-                            exe: build.executables[&staged.check_package].clone(),
+                            exe,
                             seed,
                             trials,
                         });
-                    }
+                        targets.push(Vec::new());
+                        work.len() - 1
+                    });
+                    targets[j].push((s, e));
+                    remaining[s] += 1;
                 }
             }
         }
-
-        events(Event::Running { checks: work.len() });
-        let results = pool::run(&work, jobs, &sandbox, events);
-        for (job, (judged, elapsed)) in work.iter().zip(results) {
-            let outcome = &mut outcomes[job.submission][job.exercise];
-            outcome.run_seconds += elapsed.as_secs_f64();
-            let check = outcome
-                .checks
-                .iter_mut()
-                .find(|c| c.name == job.spec.name)
-                .expect("every runtime check has an outcome");
-            check.status = judged.status;
-            check.message = judged.message;
-            check.trials = judged.trials;
-            check.failed_trials = judged.failed_trials;
-            check.seed = judged.seed;
-            check.duration = elapsed;
-            check.skipped = None;
-            check.hint = hint(job.spec, judged.status);
-        }
     }
 
-    Ok(outcomes
-        .into_iter()
-        .zip(requests)
-        .zip(base_seeds)
-        .map(|((mut exercises, options), base_seed)| {
-            exercises.iter_mut().for_each(score::score);
-            GradeRun {
-                source: options.source.clone(),
-                exercises,
-                base_seed,
+    // Submissions with nothing to run are done now; the others as their last check ends.
+    let mut runs: Vec<Option<GradeRun>> = (0..requests.len()).map(|_| None).collect();
+    let mut pending = Vec::new();
+    for (s, exercises) in outcomes.into_iter().enumerate() {
+        if remaining[s] == 0 {
+            runs[s] = Some(finish(s, exercises));
+            pending.push(None);
+        } else {
+            pending.push(Some(exercises));
+        }
+    }
+    let state = Mutex::new((pending, remaining, runs));
+    events(Event::Running { checks: work.len() });
+    pool::run(&work, schedule, &sandbox, events, &|j, judged, elapsed| {
+        let spec = work[j].spec;
+        let mut finished = Vec::new();
+        {
+            let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+            let (pending, remaining, _) = &mut *guard;
+            for &(s, e) in &targets[j] {
+                let Some(exercises) = pending[s].as_mut() else {
+                    continue;
+                };
+                let outcome = &mut exercises[e];
+                outcome.run_seconds += elapsed.as_secs_f64();
+                let check = outcome
+                    .checks
+                    .iter_mut()
+                    .find(|c| c.name == spec.name)
+                    .expect("every runtime check has an outcome");
+                check.status = judged.status;
+                check.message = judged.message.clone();
+                check.trials = judged.trials;
+                check.failed_trials = judged.failed_trials;
+                check.seed = judged.seed;
+                check.duration = elapsed;
+                check.skipped = None;
+                check.hint = hint(spec, judged.status);
+                remaining[s] -= 1;
+                if remaining[s] == 0 {
+                    finished.push((s, pending[s].take().expect("pending until done")));
+                }
             }
-        })
+        }
+        for (s, exercises) in finished {
+            let run = finish(s, exercises);
+            state.lock().unwrap_or_else(|e| e.into_inner()).2[s] = Some(run);
+        }
+    });
+    let (_, _, runs) = state.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(runs
+        .into_iter()
+        .map(|run| run.expect("every submission finished"))
         .collect())
 }
 

@@ -19,6 +19,9 @@ pub struct GradeOptions {
     pub trials: Option<u64>,
     /// Check processes at once.
     pub jobs: usize,
+    /// Seeds come from each exercise's source instead of a random base: the same code gets
+    /// the same trials (a batch's results are reproducible, and identical sources share them).
+    pub seeds_from_source: bool,
 }
 
 impl GradeOptions {
@@ -104,6 +107,12 @@ pub fn plan<'c>(catalog: &'c Catalog, options: &GradeOptions) -> Result<Vec<Plan
 fn content_key(exercise: &Exercise, code: &str) -> String {
     let digest = crate::sha256_hex(format!("{}\0{code}", exercise.id).as_bytes());
     format!("h{}", &digest[..16])
+}
+
+/// A base seed for an exercise's checks, from its stage key (its content's digest).
+pub fn seed_of_key(key: &str) -> u64 {
+    let digest = crate::sha256_hex(key.as_bytes());
+    u64::from_str_radix(&digest[..12], 16).unwrap_or(0) % 1_000_000_000
 }
 
 pub fn random_seed() -> u64 {

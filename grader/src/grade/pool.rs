@@ -1,9 +1,9 @@
-//! Runs the runtime checks: non-exclusive ones `parallel` at a time, then exclusive ones
-//! (CPU and timing measurements) alone, each in the sandbox.
+//! Runs the runtime checks, in waves of submissions: a wave's ordinary checks `jobs` at a
+//! time, then its exclusive ones (CPU and timing measurements) alone, each in the sandbox.
+//! Waves bound what an interruption loses: a submission is done when its wave is.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::catalog::CheckSpec;
@@ -13,11 +13,19 @@ use crate::sandbox::{Limits, Sandbox};
 
 use super::verdict::{self, Judged};
 
+/// How many check processes run at once, and how many submissions make a wave.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub jobs: usize,
+    /// Submissions per wave; `None`: all of them in one wave (fewest waits for exclusive
+    /// checks, but nothing is done before everything is).
+    pub wave: Option<usize>,
+}
+
 /// One runtime check to run.
 pub struct Job<'a> {
-    /// Which submission and which of its exercises.
+    /// Which submission (waves follow it: jobs come in submission order).
     pub submission: usize,
-    pub exercise: usize,
     pub label: &'a str,
     pub exercise_id: &'a str,
     pub spec: &'a CheckSpec,
@@ -26,50 +34,56 @@ pub struct Job<'a> {
     pub trials: u64,
 }
 
+/// Runs every job once, calling `done(index, …)` as each ends (from the worker's thread).
 pub fn run(
     jobs: &[Job],
-    parallel: usize,
+    schedule: Schedule,
     sandbox: &Sandbox,
     events: &(dyn Fn(Event) + Sync),
-) -> Vec<(Judged, Duration)> {
-    let results: Mutex<Vec<Option<(Judged, Duration)>>> = Mutex::new(vec![None; jobs.len()]);
-    let (shared, exclusive): (Vec<usize>, Vec<usize>) =
-        (0..jobs.len()).partition(|&i| !jobs[i].spec.exclusive);
-    for (indices, width) in [(shared, parallel.max(1)), (exclusive, 1)] {
-        let next = AtomicUsize::new(0);
-        let worker = || {
-            while let Some(&i) = indices.get(next.fetch_add(1, Relaxed)) {
-                let job = &jobs[i];
-                events(Event::CheckStarted {
-                    submission: job.label,
-                    exercise: job.exercise_id,
-                    check: &job.spec.name,
-                });
-                let result = run_job(job, sandbox);
-                events(Event::CheckFinished {
-                    submission: job.label,
-                    exercise: job.exercise_id,
-                    check: &job.spec.name,
-                    status: result.0.status,
-                });
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
-            }
-        };
-        std::thread::scope(|scope| {
-            for _ in 0..width.min(indices.len()) {
-                scope.spawn(worker);
-            }
-        });
+    done: &(dyn Fn(usize, Judged, Duration) + Sync),
+) {
+    let wave = schedule.wave.unwrap_or(usize::MAX).max(1);
+    let mut start = 0;
+    while start < jobs.len() {
+        let first = jobs[start].submission;
+        let end = start
+            + jobs[start..]
+                .iter()
+                .take_while(|j| j.submission - first < wave)
+                .count();
+        let (shared, exclusive): (Vec<usize>, Vec<usize>) =
+            (start..end).partition(|&i| !jobs[i].spec.exclusive);
+        for (indices, width) in [(shared, schedule.jobs.max(1)), (exclusive, 1)] {
+            let next = AtomicUsize::new(0);
+            std::thread::scope(|scope| {
+                for slot in 0..width.min(indices.len()) {
+                    let (next, indices) = (&next, &indices);
+                    scope.spawn(move || {
+                        while let Some(&i) = indices.get(next.fetch_add(1, Relaxed)) {
+                            let job = &jobs[i];
+                            events(Event::CheckStarted {
+                                submission: job.label,
+                                exercise: job.exercise_id,
+                                check: &job.spec.name,
+                            });
+                            let (judged, elapsed) = run_job(job, sandbox, slot);
+                            events(Event::CheckFinished {
+                                submission: job.label,
+                                exercise: job.exercise_id,
+                                check: &job.spec.name,
+                                status: judged.status,
+                            });
+                            done(i, judged, elapsed);
+                        }
+                    });
+                }
+            });
+        }
+        start = end;
     }
-    results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .map(|r| r.expect("every job ran"))
-        .collect()
 }
 
-fn run_job(job: &Job, sandbox: &Sandbox) -> (Judged, Duration) {
+fn run_job(job: &Job, sandbox: &Sandbox, slot: usize) -> (Judged, Duration) {
     let spec = job.spec;
     let limits = Limits {
         trial_timeout: Duration::from_millis(spec.timeout_ms),
@@ -83,7 +97,7 @@ fn run_job(job: &Job, sandbox: &Sandbox) -> (Judged, Duration) {
         trials: job.trials,
         perturb: spec.perturb,
     };
-    match sandbox.run(&job.exe, &args, limits) {
+    match sandbox.run(&job.exe, &args, limits, slot) {
         Ok(run) => (
             verdict::judge(spec, job.seed, job.trials, &run),
             run.elapsed,

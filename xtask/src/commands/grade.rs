@@ -40,6 +40,7 @@ pub fn run(args: GradeArgs) -> Result<ExitCode> {
         seed: args.seed,
         trials: args.trials,
         jobs: default_jobs(args.jobs),
+        seeds_from_source: false,
     };
 
     // Read before any code under test runs, so nothing it does to the file can lose results.
