@@ -138,6 +138,27 @@ impl Catalog {
         self.root.join("grader/checks").join(format!("{id}.rs"))
     }
 
+    /// A digest of everything that decides a check's verdict but the code under test: the
+    /// checks and their files, the harness, the wire protocol and `blocks` (the building
+    /// blocks learners link), by relative path and content.
+    pub fn checks_sha256(&self) -> Result<String> {
+        let mut files = Vec::new();
+        for folder in ["grader/checks", "grader/harness", "grader/protocol", "blocks"] {
+            collect_files(&self.root, &self.root.join(folder), &mut files)?;
+        }
+        files.sort();
+        let mut all = Vec::new();
+        for relative in files {
+            let bytes = std::fs::read(self.root.join(&relative))
+                .with_context(|| format!("reading {}", relative.display()))?;
+            all.extend_from_slice(relative.to_string_lossy().as_bytes());
+            all.push(0);
+            all.extend_from_slice(crate::sha256_hex(&bytes).as_bytes());
+            all.push(b'\n');
+        }
+        Ok(crate::sha256_hex(&all))
+    }
+
     pub fn exercise(&self, id: &str) -> Option<&Exercise> {
         self.exercises.iter().find(|e| e.id == id)
     }
@@ -169,6 +190,24 @@ impl Exercise {
     pub fn check(&self, name: &str) -> Option<&CheckSpec> {
         self.checks.iter().find(|c| c.name == name)
     }
+}
+
+/// Regular files under `dir` (no `target/`, no hidden entries), relative to `root`.
+fn collect_files(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') || name == "target" {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect_files(root, &entry.path(), files)?;
+        } else if kind.is_file() {
+            files.push(entry.path().strip_prefix(root)?.to_path_buf());
+        }
+    }
+    Ok(())
 }
 
 fn validate(exercise: &Exercise) -> Result<()> {

@@ -5,6 +5,7 @@
 //! ([`report`]), the files ([`scorecard`]) and the self-check ([`selfcheck`]) consume them.
 
 pub mod api;
+pub mod batch;
 pub mod build;
 pub mod catalog;
 pub mod events;

@@ -109,7 +109,7 @@ pub fn replay_command(source: &Source, exercise: &str, check: &CheckOutcome) -> 
         let _ = write!(command, " --seed {}", check.seed);
     }
     match source {
-        Source::Exercises => {}
+        Source::Exercises | Source::Refused(_) => {}
         Source::Solutions => command.push_str(" --solutions"),
         Source::Submission(dir) => {
             let _ = write!(command, " --submission {}", dir.display());

@@ -39,6 +39,9 @@ pub struct Scorecard {
     pub score: f64,
     pub max_score: f64,
     pub host: Host,
+    /// Of the hidden checks that graded it, in a batch's scorecards (see `batch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks_sha256: Option<String>,
     #[serde(rename = "exercise", default)]
     pub exercises: Vec<ExerciseCard>,
 }
@@ -174,6 +177,7 @@ impl Scorecard {
             host: Host {
                 cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             },
+            checks_sha256: None,
             exercises,
         }
     }

@@ -21,6 +21,9 @@ pub enum Source {
     Solutions,
     /// A copy of the workspace, of its `exercises/` folder, or just exercise folders.
     Submission(PathBuf),
+    /// A submission that could not be read at all (a batch's refused archive, say), and why:
+    /// every exercise of it is an invalid submission.
+    Refused(String),
 }
 
 /// What looking for one exercise's file found.
@@ -54,7 +57,18 @@ impl Source {
             Source::Exercises => "exercises".into(),
             Source::Solutions => "solutions".into(),
             Source::Submission(dir) => dir.display().to_string(),
+            Source::Refused(_) => "refused".into(),
         }
+    }
+
+    /// How messages name `path`: relative to the workspace for its own folders, and to the
+    /// submission's folder for a submission (its location is the grader's business).
+    pub fn shown(&self, root: &Path, path: &Path) -> String {
+        let base = match self {
+            Source::Submission(dir) => dir.as_path(),
+            _ => root,
+        };
+        path.strip_prefix(base).unwrap_or(path).display().to_string()
     }
 
     /// The folders the file of exercise `id` may be under, and its path below them.
@@ -67,13 +81,17 @@ impl Source {
                 (dir.clone(), Path::new("exercises").join(&lib)),
                 (dir.clone(), lib),
             ],
+            Source::Refused(_) => Vec::new(),
         }
     }
 
     /// Finds and reads the student file of exercise `id`.
     pub fn read(&self, root: &Path, id: &str) -> Found {
+        if let Source::Refused(why) = self {
+            return Found::Invalid(why.clone());
+        }
         for (base, relative) in self.candidates(root, id) {
-            match read_inside(&base, &relative) {
+            match read_inside(&base, &relative, |path| self.shown(root, path)) {
                 Found::Missing => continue,
                 found => return found,
             }
@@ -86,17 +104,17 @@ impl Source {
         match self {
             Source::Exercises => format!("exercises/{id}/src/lib.rs"),
             Source::Solutions => format!("solutions/{id}/src/lib.rs"),
-            Source::Submission(dir) => format!(
-                "{0}/exercises/{id}/src/lib.rs or {0}/{id}/src/lib.rs",
-                dir.display()
-            ),
+            Source::Submission(_) => {
+                format!("exercises/{id}/src/lib.rs or {id}/src/lib.rs in the submission")
+            }
+            Source::Refused(why) => why.clone(),
         }
     }
 }
 
 /// Reads `base/relative`, refusing symbolic links on the way and anything but a regular file
 /// of reasonable size holding UTF-8 text.
-fn read_inside(base: &Path, relative: &Path) -> Found {
+fn read_inside(base: &Path, relative: &Path, shown: impl Fn(&Path) -> String) -> Found {
     let mut path = base.to_path_buf();
     for component in relative.components() {
         let Component::Normal(name) = component else {
@@ -112,7 +130,7 @@ fn read_inside(base: &Path, relative: &Path) -> Found {
                 return Found::Invalid(format!(
                     "{} is a symbolic link{target}: only regular files inside the submission \
                      are read",
-                    path.display()
+                    shown(&path)
                 ));
             }
             Ok(_) => {}
@@ -125,21 +143,21 @@ fn read_inside(base: &Path, relative: &Path) -> Found {
         .open(&path);
     let mut file = match file {
         Ok(file) => file,
-        Err(error) => return Found::Invalid(format!("{} cannot be read: {error}", path.display())),
+        Err(error) => return Found::Invalid(format!("{} cannot be read: {error}", shown(&path))),
     };
     match file.metadata() {
         Ok(meta) if !meta.is_file() => {
-            return Found::Invalid(format!("{} is not a regular file", path.display()))
+            return Found::Invalid(format!("{} is not a regular file", shown(&path)))
         }
         Ok(meta) if meta.len() > MAX_SOURCE_BYTES => {
             return Found::Invalid(format!(
                 "{} is {} bytes, more than the {MAX_SOURCE_BYTES} a source file may have",
-                path.display(),
+                shown(&path),
                 meta.len()
             ))
         }
         Ok(_) => {}
-        Err(error) => return Found::Invalid(format!("{} cannot be read: {error}", path.display())),
+        Err(error) => return Found::Invalid(format!("{} cannot be read: {error}", shown(&path))),
     }
     let mut bytes = Vec::new();
     if let Err(error) = file
@@ -147,19 +165,19 @@ fn read_inside(base: &Path, relative: &Path) -> Found {
         .take(MAX_SOURCE_BYTES + 1)
         .read_to_end(&mut bytes)
     {
-        return Found::Invalid(format!("{} cannot be read: {error}", path.display()));
+        return Found::Invalid(format!("{} cannot be read: {error}", shown(&path)));
     }
     if bytes.len() as u64 > MAX_SOURCE_BYTES {
         return Found::Invalid(format!(
             "{} grew past {MAX_SOURCE_BYTES} bytes while it was read",
-            path.display()
+            shown(&path)
         ));
     }
     match String::from_utf8(bytes) {
         Ok(code) => Found::File { path, code },
         Err(error) => Found::Invalid(format!(
             "{} is not UTF-8 text (byte {}): Rust source must be",
-            path.display(),
+            shown(&path),
             error.utf8_error().valid_up_to()
         )),
     }

@@ -36,6 +36,20 @@ enum Command {
         #[arg(long)]
         scorecard: Option<PathBuf>,
     },
+    /// Grade every submission in a class folder (folders, .zip or .tar.gz archives).
+    Batch(BatchArgs),
+    /// Join the outputs of batch shards into one.
+    Merge {
+        /// The shards' output folders.
+        #[arg(required = true, value_name = "OUT")]
+        inputs: Vec<PathBuf>,
+        /// Where the merged output goes.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Merge even when a shard of the split is missing.
+        #[arg(long)]
+        partial: bool,
+    },
     /// Authoring self-check: solutions get full marks, stubs get zero, nothing hangs.
     Check {
         /// Check processes at once (default: the number of cores).
@@ -79,6 +93,31 @@ pub struct GradeArgs {
     jobs: Option<usize>,
 }
 
+#[derive(clap::Args)]
+pub struct BatchArgs {
+    /// The class folder: one submission per entry.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Where scorecards and summaries go (not inside DIR).
+    #[arg(long, value_name = "OUT")]
+    out: PathBuf,
+    /// Grade only these exercises (default: all).
+    #[arg(long, num_args = 1.., value_name = "ID")]
+    exercises: Vec<String>,
+    /// Check processes at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Grade shard K of N: every N-th submission in name order, from the K-th (K from 0).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<grader::batch::Shard>,
+    /// Keep scorecards already in OUT whose sources, grader and checks are unchanged.
+    #[arg(long)]
+    resume: bool,
+    /// Also write Gradescope's results.json per submission (OUT/<name>.json).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
     Toml,
@@ -95,6 +134,12 @@ fn main() -> ExitCode {
             exercise,
             scorecard,
         } => commands::hint::run(&exercise, scorecard),
+        Command::Batch(args) => commands::batch::run(args),
+        Command::Merge {
+            inputs,
+            out,
+            partial,
+        } => commands::batch::merge(inputs, out, partial),
         Command::Check { jobs } => commands::check::run(jobs),
     };
     match result {

@@ -10,7 +10,7 @@ mod statics;
 mod verdict;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -132,7 +132,7 @@ pub fn grade_many(
                 .context("an exercise was not staged (grader bug)")?;
             let outcome = &mut outcomes[s][e];
             outcome.build_seconds = build.elapsed.as_secs_f64();
-            let shown = display_path(&catalog.root, path);
+            let shown = requests[s].source.shown(&catalog.root, path);
             if let Some((status, message)) = statics::compile_error(staged, &build, &shown) {
                 if outcome.status == ExerciseStatus::Graded {
                     (outcome.status, outcome.message) = (status, message);
@@ -342,7 +342,7 @@ fn start_outcome(
         }
         Found::File { path, code } => {
             outcome.source_sha256 = crate::sha256_hex(code.as_bytes());
-            let shown = display_path(&catalog.root, path);
+            let shown = options.source.shown(&catalog.root, path);
             let rules = statics::rules(exercise, code, &shown);
             for (spec, check) in exercise.checks.iter().zip(&mut outcome.checks) {
                 if spec.category == crate::catalog::Category::Rules {
@@ -407,11 +407,4 @@ fn hint(spec: &CheckSpec, status: CheckStatus) -> String {
         CheckStatus::Pass | CheckStatus::Skipped | CheckStatus::Error => String::new(),
         _ => spec.hint.clone(),
     }
-}
-
-fn display_path(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
 }

@@ -87,7 +87,7 @@ pub fn plan<'c>(catalog: &'c Catalog, options: &GradeOptions) -> Result<Vec<Plan
                 (Source::Exercises, _) => "exercises".to_string(),
                 (Source::Solutions, _) => "solutions".to_string(),
                 (Source::Submission(_), Found::File { code, .. }) => content_key(exercise, code),
-                (Source::Submission(_), _) => String::new(),
+                (Source::Submission(_) | Source::Refused(_), _) => String::new(),
             };
             let api = exercise
                 .checks

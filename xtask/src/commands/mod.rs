@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod batch;
 pub mod check;
 pub mod grade;
 pub mod hint;
@@ -23,4 +24,19 @@ pub fn display(path: &Path) -> String {
 
 pub fn default_jobs(jobs: Option<usize>) -> usize {
     jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Exercise ids as a learner or instructor types them, resolved, in catalog order; all of them
+/// when none is given.
+pub fn exercise_ids(catalog: &grader::Catalog, wanted: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for wanted in wanted {
+        ids.push(catalog.find(wanted)?.id.clone());
+    }
+    Ok(catalog
+        .exercises
+        .iter()
+        .map(|e| e.id.clone())
+        .filter(|id| wanted.is_empty() || ids.contains(id))
+        .collect())
 }
