@@ -18,6 +18,7 @@ pub mod scorecard;
 pub mod selfcheck;
 pub mod source;
 pub mod stage;
+pub mod unpack;
 
 pub use catalog::Catalog;
 pub use grade::{grade, grade_many, GradeOptions, GradeRun};
