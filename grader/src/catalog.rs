@@ -143,7 +143,12 @@ impl Catalog {
     /// blocks learners link), by relative path and content.
     pub fn checks_sha256(&self) -> Result<String> {
         let mut files = Vec::new();
-        for folder in ["grader/checks", "grader/harness", "grader/protocol", "blocks"] {
+        for folder in [
+            "grader/checks",
+            "grader/harness",
+            "grader/protocol",
+            "blocks",
+        ] {
             collect_files(&self.root, &self.root.join(folder), &mut files)?;
         }
         files.sort();

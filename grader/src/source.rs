@@ -68,7 +68,10 @@ impl Source {
             Source::Submission(dir) => dir.as_path(),
             _ => root,
         };
-        path.strip_prefix(base).unwrap_or(path).display().to_string()
+        path.strip_prefix(base)
+            .unwrap_or(path)
+            .display()
+            .to_string()
     }
 
     /// The folders the file of exercise `id` may be under, and its path below them.

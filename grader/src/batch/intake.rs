@@ -176,12 +176,24 @@ mod tests {
     #[test]
     fn names_are_safe_unique_and_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["bob", "alice.zip", "al ice", "al_ice", "=cmd()", "-rf", "Ünïcode"] {
+        for name in [
+            "bob",
+            "alice.zip",
+            "al ice",
+            "al_ice",
+            "=cmd()",
+            "-rf",
+            "Ünïcode",
+        ] {
             std::fs::create_dir(dir.path().join(name)).unwrap();
         }
         std::fs::write(dir.path().join("submission_metadata.yml"), "").unwrap();
         std::fs::create_dir(dir.path().join(".git")).unwrap();
-        let names: Vec<String> = list(dir.path()).unwrap().into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = list(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(
             names,
             ["rf", "_cmd__", "al_ice", "al_ice-2", "alice", "bob", "_n_code"]
@@ -191,7 +203,9 @@ mod tests {
     #[test]
     fn wrapping_folders_are_looked_through() {
         let dir = tempfile::tempdir().unwrap();
-        let deep = dir.path().join("alice/locksmith-main/exercises/02_lock/src");
+        let deep = dir
+            .path()
+            .join("alice/locksmith-main/exercises/02_lock/src");
         std::fs::create_dir_all(&deep).unwrap();
         std::fs::create_dir_all(dir.path().join("alice/__MACOSX")).unwrap();
         assert_eq!(

@@ -92,10 +92,16 @@ pub fn merge(inputs: &[PathBuf], out: &Path, partial: bool) -> Result<Merged> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut named = Vec::new();
     for (name, (_, card, dir)) in &rows {
-        write_atomic(&out.join(format!("{name}.toml")), &card.render(Format::Toml)?)?;
+        write_atomic(
+            &out.join(format!("{name}.toml")),
+            &card.render(Format::Toml)?,
+        )?;
         let json = dir.join(format!("{name}.json"));
         if json.exists() {
-            write_atomic(&out.join(format!("{name}.json")), &card.render(Format::Gradescope)?)?;
+            write_atomic(
+                &out.join(format!("{name}.json")),
+                &card.render(Format::Gradescope)?,
+            )?;
         }
         named.push((name.clone(), card.clone()));
     }
@@ -135,7 +141,13 @@ fn same_results(a: &Scorecard, b: &Scorecard) -> bool {
                     .iter()
                     .map(|c| (c.name.clone(), c.status, c.score, c.seed))
                     .collect();
-                (e.id.clone(), e.status, e.score, e.source_sha256.clone(), checks)
+                (
+                    e.id.clone(),
+                    e.status,
+                    e.score,
+                    e.source_sha256.clone(),
+                    checks,
+                )
             })
             .collect::<Vec<_>>()
     };

@@ -71,7 +71,10 @@ impl std::fmt::Display for Shard {
 /// What a batch tells its progress display.
 pub enum BatchEvent<'a> {
     /// The submissions of this run, of which `resumed` were already graded.
-    Found { submissions: usize, resumed: usize },
+    Found {
+        submissions: usize,
+        resumed: usize,
+    },
     Grading(Event<'a>),
     /// A submission's scorecard is written.
     Saved {
@@ -201,7 +204,8 @@ pub fn run(
         })?;
     }
     for (i, card) in saved.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        cards[i] = Some(card.with_context(|| format!("saving the scorecard of {}", entries[i].name))?);
+        cards[i] =
+            Some(card.with_context(|| format!("saving the scorecard of {}", entries[i].name))?);
     }
 
     let mut named: Vec<(String, Scorecard)> = entries
@@ -263,7 +267,11 @@ fn still_valid(
                 Found::Missing => exercise.status == ExerciseStatus::NotFound,
                 Found::Invalid(_) => exercise.status == ExerciseStatus::InvalidSubmission,
             };
-            unchanged && exercise.checks.iter().all(|c| c.status != CheckStatus::Error)
+            unchanged
+                && exercise
+                    .checks
+                    .iter()
+                    .all(|c| c.status != CheckStatus::Error)
         });
     if !same {
         return None;

@@ -84,7 +84,9 @@ impl Progress {
                 }
             }
             BatchEvent::Grading(Event::Building { exercises }) => {
-                self.say(&format!("building {exercises} exercise crates in one cargo run"));
+                self.say(&format!(
+                    "building {exercises} exercise crates in one cargo run"
+                ));
             }
             BatchEvent::Grading(Event::Built { elapsed }) => {
                 self.say(&format!("built in {:.1}s", elapsed.as_secs_f64()));
@@ -104,11 +106,7 @@ impl Progress {
                 if failed(card) {
                     state.failed += 1;
                 }
-                let counts = format!(
-                    "running {} · failed {}",
-                    state.running.len(),
-                    state.failed
-                );
+                let counts = format!("running {} · failed {}", state.running.len(), state.failed);
                 match &self.bar {
                     Some(bar) => {
                         bar.set_message(counts);

@@ -43,10 +43,7 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
             String::new()
         },
     );
-    println!(
-        "summary in {}",
-        args.out.join("summary.csv").display()
-    );
+    println!("summary in {}", args.out.join("summary.csv").display());
     Ok(ExitCode::from(run.exit_status()))
 }
 
