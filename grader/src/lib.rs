@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod batch;
+pub mod bench;
 pub mod build;
 pub mod catalog;
 pub mod events;

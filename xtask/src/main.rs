@@ -50,6 +50,18 @@ enum Command {
         #[arg(long)]
         partial: bool,
     },
+    /// Benchmarks that print numbers: `batch` (a class's grading time, memory, and one more
+    /// submission's build against cargo's).
+    Bench {
+        /// What to measure: `batch`.
+        what: String,
+        /// Students in the benchmark's class.
+        #[arg(long, default_value_t = 30)]
+        students: usize,
+        /// Check processes at once (default: the number of cores).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+    },
     /// Authoring self-check: solutions get full marks, stubs get zero, nothing hangs.
     Check {
         /// Check processes at once (default: the number of cores).
@@ -140,6 +152,11 @@ fn main() -> ExitCode {
             out,
             partial,
         } => commands::batch::merge(inputs, out, partial),
+        Command::Bench {
+            what,
+            students,
+            jobs,
+        } => commands::bench::run(&what, students, jobs),
         Command::Check { jobs } => commands::check::run(jobs),
     };
     match result {

@@ -3,7 +3,7 @@
 //! → **pool** (each runtime check in the sandbox) → **verdict** → **score**. It produces
 //! outcomes and emits [`Event`]s; it knows none of their consumers.
 
-mod plan;
+pub mod plan;
 mod pool;
 mod score;
 mod statics;

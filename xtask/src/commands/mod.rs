@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod batch;
+pub mod bench;
 pub mod check;
 pub mod grade;
 pub mod hint;

@@ -1,0 +1,233 @@
+//! `cargo xtask bench batch`: what grading a class costs, in numbers (never in assertions:
+//! machines here are shared and noisy).
+//!
+//! - a class of `students` × every exercise graded end to end (build and checks), with the
+//!   grader's and its largest child's peak memory;
+//! - the marginal build time of one more submission in that class, against a plain cargo build
+//!   of the same crates (a fresh submission of the same size, built with cargo alone).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::batch::{self, BatchOptions};
+use crate::catalog::Catalog;
+use crate::grade::{plan, GradeOptions};
+use crate::source::Source;
+use crate::stage::{self, Member, StageLock};
+
+pub struct BatchBench {
+    pub students: usize,
+    pub exercises: usize,
+    pub jobs: usize,
+    pub class: Duration,
+    pub marginal_grader: Duration,
+    pub marginal_cargo: Duration,
+    /// A class build with nothing left to compile.
+    pub noop_build: Duration,
+    pub grader_peak_kib: i64,
+    pub child_peak_kib: i64,
+}
+
+/// A class of `students`: student `i`'s exercise `e` is the reference solution (one line of its
+/// own, so no two students share code) or, every fourth, the untouched stub (which a class does
+/// share).
+fn write_class(catalog: &Catalog, dir: &Path, students: usize, salt: &str) -> Result<()> {
+    for i in 0..students {
+        write_student(catalog, &dir.join(format!("student-{i:03}")), i, salt)?;
+    }
+    Ok(())
+}
+
+fn write_student(catalog: &Catalog, dir: &Path, i: usize, salt: &str) -> Result<()> {
+    for (e, exercise) in catalog.exercises.iter().enumerate() {
+        let (from, mark) = if (i + e) % 4 == 3 {
+            ("exercises", String::new())
+        } else {
+            ("solutions", format!("\n// {salt} student {i}\n"))
+        };
+        let code = std::fs::read_to_string(
+            catalog
+                .root
+                .join(from)
+                .join(&exercise.id)
+                .join("src/lib.rs"),
+        )?;
+        let lib = dir.join(&exercise.id).join("src");
+        std::fs::create_dir_all(&lib)?;
+        std::fs::write(lib.join("lib.rs"), code + &mark)?;
+    }
+    Ok(())
+}
+
+fn requests(catalog: &Catalog, dirs: &[&Path]) -> Result<Vec<GradeOptions>> {
+    dirs.iter()
+        .map(|dir| {
+            Ok(GradeOptions {
+                source: Source::submission(dir)?,
+                exercises: catalog.exercises.iter().map(|e| e.id.clone()).collect(),
+                checks: Vec::new(),
+                seed: None,
+                trials: None,
+                jobs: 1,
+                seeds_from_source: true,
+            })
+        })
+        .collect()
+}
+
+pub fn batch(
+    catalog: &Catalog,
+    students: usize,
+    jobs: usize,
+    say: &dyn Fn(&str),
+) -> Result<BatchBench> {
+    let scratch = tempfile::Builder::new()
+        .prefix("locksmith-bench-")
+        .tempdir()?;
+    // A salt of this run: every student's code is new to the build.
+    let salt = format!("bench {}", plan::random_seed());
+    let class_dir = scratch.path().join("class");
+    write_class(catalog, &class_dir, students, &salt)?;
+
+    say(&format!(
+        "grading a class of {students} × {} exercises with --jobs {jobs}…",
+        catalog.exercises.len()
+    ));
+    let started = Instant::now();
+    let run = batch::run(
+        catalog,
+        &BatchOptions {
+            dir: class_dir.clone(),
+            out: scratch.path().join("out"),
+            exercises: catalog.exercises.iter().map(|e| e.id.clone()).collect(),
+            jobs,
+            shard: None,
+            resume: false,
+            gradescope: false,
+        },
+        &|_| {},
+    )?;
+    let class = started.elapsed();
+    let (grader_peak_kib, child_peak_kib) = peaks();
+    say(&format!(
+        "  {} submissions graded in {:.1}s",
+        run.summary.submissions.len(),
+        class.as_secs_f64()
+    ));
+
+    // One more student, built by the grader among the whole class…
+    say("one more submission: the grader's build among the class, then cargo's alone…");
+    let mut dirs: Vec<std::path::PathBuf> = (0..students)
+        .map(|i| class_dir.join(format!("student-{i:03}")))
+        .collect();
+    let extra = scratch.path().join("extra");
+    write_student(catalog, &extra, students, &salt)?;
+    dirs.push(extra);
+    let all: Vec<&Path> = dirs.iter().map(|d| d.as_path()).collect();
+    let with_extra = requests(catalog, &all)?;
+    let started = Instant::now();
+    crate::grade::prebuild(catalog, &with_extra, &|_| {})?;
+    let marginal_grader = started.elapsed();
+    let started = Instant::now();
+    crate::grade::prebuild(catalog, &with_extra, &|_| {})?;
+    let noop_build = started.elapsed();
+
+    // …and another of the same size, staged and built by cargo alone: its crates only.
+    let plain = scratch.path().join("plain");
+    write_student(catalog, &plain, students + 1, &salt)?;
+    let source = Source::submission(&plain)?;
+    let codes: Vec<(usize, String)> = catalog
+        .exercises
+        .iter()
+        .enumerate()
+        .map(
+            |(e, exercise)| match source.read(&catalog.root, &exercise.id) {
+                crate::source::Found::File { code, .. } => Ok((e, code)),
+                other => anyhow::bail!("{}: {other:?}", exercise.id),
+            },
+        )
+        .collect::<Result<_>>()?;
+    let members: Vec<Member> = codes
+        .iter()
+        .map(|(e, code)| {
+            let exercise = &catalog.exercises[*e];
+            Member {
+                exercise,
+                key: plan::content_key(exercise, code),
+                code,
+                api: true,
+            }
+        })
+        .collect();
+    let marginal_cargo = {
+        let _lock = StageLock::take(catalog)?;
+        let stage = stage::write(catalog, &members)?;
+        let started = Instant::now();
+        let report = crate::build::build(&stage, &|_| {})?;
+        if let Some(failure) = report.cargo_failure {
+            anyhow::bail!("cargo failed: {failure}");
+        }
+        started.elapsed()
+    };
+    Ok(BatchBench {
+        students,
+        exercises: catalog.exercises.len(),
+        jobs,
+        class,
+        marginal_grader,
+        marginal_cargo,
+        noop_build,
+        grader_peak_kib,
+        child_peak_kib,
+    })
+}
+
+/// Peak resident memory of this process and of its largest finished child, in KiB.
+fn peaks() -> (i64, i64) {
+    let peak = |who| {
+        // SAFETY: getrusage fills the struct it is given; zeroed is a valid rusage.
+        unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(who, &mut usage);
+            usage.ru_maxrss
+        }
+    };
+    (peak(libc::RUSAGE_SELF), peak(libc::RUSAGE_CHILDREN))
+}
+
+impl std::fmt::Display for BatchBench {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = |d: Duration| d.as_secs_f64();
+        writeln!(
+            f,
+            "class of {} × {} exercises, --jobs {} on {} cores: {:.1}s ({:.1}s a submission)",
+            self.students,
+            self.exercises,
+            self.jobs,
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            secs(self.class),
+            secs(self.class) / self.students.max(1) as f64
+        )?;
+        writeln!(
+            f,
+            "peak memory: grader {:.0} MiB, largest child (rustc, cargo or a check) {:.0} MiB",
+            self.grader_peak_kib as f64 / 1024.0,
+            self.child_peak_kib as f64 / 1024.0
+        )?;
+        writeln!(
+            f,
+            "one more submission's build: {:.2}s in the class's build, {:.2}s by cargo alone: \
+             {:.2}× (target ≤ 1.3×)",
+            secs(self.marginal_grader),
+            secs(self.marginal_cargo),
+            secs(self.marginal_grader) / secs(self.marginal_cargo).max(1e-9)
+        )?;
+        writeln!(
+            f,
+            "the class's build with nothing to compile: {:.2}s",
+            secs(self.noop_build)
+        )
+    }
+}
