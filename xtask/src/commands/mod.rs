@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod grade;
+pub mod gradescope;
 pub mod hint;
 pub mod list;
 
