@@ -2,7 +2,8 @@
 //! contained process, and scores the outcome.
 //!
 //! The grading path ([`grade::grade`]) produces outcomes and [`events`]; the terminal report
-//! ([`report`]), the files ([`scorecard`]) and the self-check ([`selfcheck`]) consume them.
+//! ([`report`]), the files ([`scorecard`]) and the self-check ([`selfcheck`]) consume them;
+//! [`gradescope`] packages the whole course as a Gradescope autograder.
 
 pub mod api;
 pub mod batch;
@@ -11,6 +12,7 @@ pub mod build;
 pub mod catalog;
 pub mod events;
 pub mod grade;
+pub mod gradescope;
 pub mod outcome;
 pub mod report;
 pub mod rules;

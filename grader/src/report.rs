@@ -104,16 +104,24 @@ fn status_style(status: CheckStatus) -> (Style, &'static str, &'static str) {
 
 /// The command that re-runs one check with one seed.
 pub fn replay_command(source: &Source, exercise: &str, check: &CheckOutcome) -> String {
-    let mut command = format!("cargo xtask grade {exercise} --check {}", check.name);
-    if check.category.is_runtime() {
-        let _ = write!(command, " --seed {}", check.seed);
-    }
+    let seed = check.category.is_runtime().then_some(check.seed);
+    let mut command = replay(exercise, &check.name, seed);
     match source {
         Source::Exercises | Source::Refused(_) => {}
         Source::Solutions => command.push_str(" --solutions"),
         Source::Submission(dir) => {
             let _ = write!(command, " --submission {}", dir.display());
         }
+    }
+    command
+}
+
+/// The command that re-runs one check of the learner's own `exercises/` (with the seed of a
+/// runtime check): what a report read elsewhere (Gradescope) can offer.
+pub fn replay(exercise: &str, check: &str, seed: Option<u64>) -> String {
+    let mut command = format!("cargo xtask grade {exercise} --check {check}");
+    if let Some(seed) = seed {
+        let _ = write!(command, " --seed {seed}");
     }
     command
 }

@@ -237,39 +237,77 @@ impl Scorecard {
         })
     }
 
-    /// Gradescope's `results.json`: one test per check.
+    /// Gradescope's `results.json`: one test per check, its output in markdown (status, what
+    /// happened, and for a failure the hint and the command that replays it).
     fn gradescope(&self) -> serde_json::Value {
         let tests: Vec<serde_json::Value> = self
             .exercises
             .iter()
             .flat_map(|e| {
                 e.checks.iter().map(move |c| {
-                    let mut output = c.message.clone();
-                    if c.status != CheckStatus::Pass {
-                        if !e.message.is_empty() && e.status != ExerciseStatus::Graded {
-                            output = format!("{}\n{}", e.message, output);
-                        }
-                        if !c.hint.is_empty() {
-                            output.push_str(&format!("\nHint: {}", c.hint));
-                        }
-                    }
+                    let passed = c.status == CheckStatus::Pass && c.score >= c.max_score;
                     serde_json::json!({
                         "name": format!("{} / {}", e.id, c.name),
                         "score": c.score,
                         "max_score": c.max_score,
-                        "status": if c.status == CheckStatus::Pass { "passed" } else { "failed" },
-                        "output": output.trim(),
+                        "status": if passed { "passed" } else { "failed" },
+                        "output": gradescope_test_output(e, c, passed),
+                        "output_format": "markdown",
                         "visibility": "visible",
                         "tags": [e.id.clone(), c.category.as_str(), c.status.as_str()],
                     })
                 })
             })
             .collect();
+        let seconds: f64 = self
+            .exercises
+            .iter()
+            .map(|e| e.build_seconds + e.run_seconds)
+            .sum();
         serde_json::json!({
             "score": self.score,
-            "output": format!("locksmith grader {}: {} / {}", self.grader_version, self.score, self.max_score),
+            "execution_time": seconds.round() as u64,
+            "output": self.gradescope_output(),
+            "output_format": "markdown",
+            "test_output_format": "markdown",
             "tests": tests,
         })
+    }
+
+    /// The summary above the tests: one row per exercise, and why an exercise that was not
+    /// graded normally (not found, not compiling, breaking the rules) scored what it did.
+    fn gradescope_output(&self) -> String {
+        let mut out = format!(
+            "**locksmith grader {}**: {} / {}\n\n| exercise | status | score |\n|---|---|---|\n",
+            self.grader_version, self.score, self.max_score
+        );
+        for e in &self.exercises {
+            out.push_str(&format!(
+                "| `{}` | {} | {} / {} |\n",
+                e.id,
+                exercise_status_words(e.status),
+                e.score,
+                e.max_score
+            ));
+        }
+        for e in &self.exercises {
+            if e.status != ExerciseStatus::Graded && !e.message.is_empty() {
+                out.push_str(&format!(
+                    "\n**{}: {}**\n\n{}",
+                    e.id,
+                    exercise_status_words(e.status),
+                    fenced(&e.message, "text")
+                ));
+            }
+        }
+        let lost = self.exercises.iter().any(|e| e.score < e.max_score);
+        if lost {
+            out.push_str(
+                "\nA check that failed shows a hint, and the command that replays it in your \
+                 copy of the course.\n",
+            );
+        }
+        out
     }
 
     /// Writes the file atomically: a temporary file beside it, then a rename.
@@ -308,4 +346,215 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     file.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// How a reader would say an exercise's status.
+fn exercise_status_words(status: ExerciseStatus) -> &'static str {
+    match status {
+        ExerciseStatus::Graded => "graded",
+        ExerciseStatus::CompileError => "does not compile",
+        ExerciseStatus::NotFound => "not found",
+        ExerciseStatus::RulesViolation => "breaks the rules",
+        ExerciseStatus::InvalidSubmission => "invalid submission",
+    }
+}
+
+/// One Gradescope test's markdown: status, the check's message, and when it lost points the
+/// exercise's message (the compiler's errors, say), the hint and the command that replays it.
+fn gradescope_test_output(e: &ExerciseCard, c: &CheckCard, passed: bool) -> String {
+    let word = match c.status {
+        CheckStatus::Pass if passed => "passed",
+        CheckStatus::Pass => "passed, but scored nothing",
+        CheckStatus::Fail => "failed",
+        CheckStatus::Panic => "panicked",
+        CheckStatus::Timeout => "timed out",
+        CheckStatus::Crash => "crashed",
+        CheckStatus::NotImplemented => "not implemented (reached a todo!())",
+        CheckStatus::Skipped => "not run",
+        CheckStatus::Error => "could not be run by the grader (not your code's fault)",
+    };
+    let mut out = format!("**{word}** · {}", c.category.as_str());
+    if c.trials > 1 {
+        out.push_str(&format!(" · {} trials", c.trials));
+    }
+    out.push_str("\n\n");
+    if !c.message.is_empty() {
+        out.push_str(&fenced(&c.message, "text"));
+    }
+    if passed {
+        return out.trim_end().to_string();
+    }
+    if e.status != ExerciseStatus::Graded && !e.message.is_empty() {
+        let caption = match e.status {
+            ExerciseStatus::CompileError => "The compiler said:",
+            _ => "Why:",
+        };
+        out.push_str(&format!("\n{caption}\n\n{}", fenced(&e.message, "text")));
+    }
+    let ran = !matches!(
+        c.status,
+        CheckStatus::Pass | CheckStatus::Skipped | CheckStatus::Error
+    );
+    if ran && !c.hint.is_empty() {
+        out.push_str(&format!("\n**Hint:** {}\n", c.hint.trim()));
+    }
+    // Replaying helps only when the check ran and went wrong.
+    if matches!(
+        c.status,
+        CheckStatus::Fail | CheckStatus::Panic | CheckStatus::Timeout | CheckStatus::Crash
+    ) {
+        let seed = c.category.is_runtime().then_some(c.seed);
+        out.push_str(&format!(
+            "\nReplay it in your copy of the course:\n\n{}",
+            fenced(&crate::report::replay(&e.id, &c.name, seed), "sh")
+        ));
+    }
+    out.trim_end().to_string()
+}
+
+/// `text` as a fenced code block, so that nothing in it (a learner's panic message, a
+/// compiler error) is read as markdown: the fence is longer than any run of backticks inside.
+fn fenced(text: &str, language: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for ch in text.chars() {
+        run = if ch == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}{language}\n{}\n{fence}\n", text.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Category;
+
+    fn check(name: &str, category: Category, status: CheckStatus, score: f64) -> CheckCard {
+        CheckCard {
+            name: name.into(),
+            category,
+            status,
+            score,
+            max_score: 10.0,
+            trials: 4,
+            failed_trials: u64::from(status == CheckStatus::Fail),
+            seed: 4242,
+            duration_ms: 3,
+            message: match status {
+                CheckStatus::Fail => "trial 2 of 4: lost a wake-up".into(),
+                CheckStatus::Skipped => SkipReason::DoesNotCompile.message().into(),
+                _ => String::new(),
+            },
+            hint: "wake every waiter".into(),
+        }
+    }
+
+    fn exercise(
+        id: &str,
+        status: ExerciseStatus,
+        message: &str,
+        checks: Vec<CheckCard>,
+    ) -> ExerciseCard {
+        ExerciseCard {
+            id: id.into(),
+            status,
+            score: checks.iter().map(|c| c.score).sum(),
+            max_score: checks.iter().map(|c| c.max_score).sum(),
+            source_sha256: String::new(),
+            build_seconds: 1.0,
+            run_seconds: 2.0,
+            message: message.into(),
+            checks,
+        }
+    }
+
+    fn results(exercises: Vec<ExerciseCard>) -> serde_json::Value {
+        let card = Scorecard {
+            format_version: FORMAT_VERSION,
+            grader_version: "0.1.0".into(),
+            graded_at: String::new(),
+            submission: "/autograder/submission".into(),
+            score: exercises.iter().map(|e| e.score).sum(),
+            max_score: exercises.iter().map(|e| e.max_score).sum(),
+            host: Host { cores: 2 },
+            checks_sha256: None,
+            exercises,
+        };
+        serde_json::from_str(&card.render(Format::Gradescope).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_failed_check_shows_its_hint_and_a_replay_without_the_submissions_path() {
+        let json = results(vec![exercise(
+            "05_event",
+            ExerciseStatus::Graded,
+            "",
+            vec![
+                check("basics", Category::Functionality, CheckStatus::Pass, 10.0),
+                check("wakes_all", Category::Stress, CheckStatus::Fail, 0.0),
+            ],
+        )]);
+        assert_eq!(json["output_format"], "markdown");
+        assert_eq!(json["test_output_format"], "markdown");
+        assert_eq!(json["score"], 10.0);
+        let tests = json["tests"].as_array().unwrap();
+        assert_eq!(tests[0]["status"], "passed");
+        assert!(!tests[0]["output"].as_str().unwrap().contains("Hint"));
+        let failed = &tests[1];
+        assert_eq!(failed["status"], "failed");
+        assert_eq!(
+            failed["tags"],
+            serde_json::json!(["05_event", "stress", "fail"])
+        );
+        let output = failed["output"].as_str().unwrap();
+        assert!(output.contains("lost a wake-up"), "{output}");
+        assert!(output.contains("**Hint:** wake every waiter"), "{output}");
+        assert!(
+            output.contains("cargo xtask grade 05_event --check wakes_all --seed 4242\n"),
+            "{output}"
+        );
+        assert!(!output.contains("--submission"), "{output}");
+    }
+
+    #[test]
+    fn checks_skipped_for_a_compile_error_show_the_compiler_in_a_code_block() {
+        let json = results(vec![exercise(
+            "02_lock",
+            ExerciseStatus::CompileError,
+            "error[E0425]: cannot find value `x`\n --> 02_lock/src/lib.rs:3:5",
+            vec![check(
+                "basics",
+                Category::Functionality,
+                CheckStatus::Skipped,
+                0.0,
+            )],
+        )]);
+        let output = json["tests"][0]["output"].as_str().unwrap();
+        assert!(output.contains("does not compile"), "{output}");
+        assert!(
+            output.contains("```text\nerror[E0425]: cannot find value `x`\n"),
+            "{output}"
+        );
+        // Nothing ran: no replay, no hint about the check's subject.
+        assert!(
+            !output.contains("cargo xtask") && !output.contains("Hint"),
+            "{output}"
+        );
+        let summary = json["output"].as_str().unwrap();
+        assert!(
+            summary.contains("| `02_lock` | does not compile | 0 / 10 |"),
+            "{summary}"
+        );
+        assert!(summary.contains("error[E0425]"), "{summary}");
+    }
+
+    #[test]
+    fn fences_are_longer_than_any_run_of_backticks_inside() {
+        assert_eq!(fenced("plain", "text"), "```text\nplain\n```\n");
+        let tricky = "a ``` b ```` c";
+        let block = fenced(tricky, "text");
+        assert!(block.starts_with("`````text\n"), "{block}");
+        assert!(block.ends_with("\n`````\n"), "{block}");
+    }
 }

@@ -62,6 +62,15 @@ enum Command {
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
     },
+    /// The Gradescope autograder package: setup.sh, run_autograder and the course, in a zip.
+    Gradescope {
+        /// Where to write the zip.
+        #[arg(long, value_name = "FILE.zip")]
+        out: PathBuf,
+        /// The exercises it grades (default: all of them).
+        #[arg(long, value_name = "ID", num_args = 1..)]
+        exercises: Vec<String>,
+    },
     /// Authoring self-check: solutions get full marks, stubs get zero, nothing hangs.
     Check {
         /// Check processes at once (default: the number of cores).
@@ -157,6 +166,7 @@ fn main() -> ExitCode {
             students,
             jobs,
         } => commands::bench::run(&what, students, jobs),
+        Command::Gradescope { out, exercises } => commands::gradescope::run(&out, &exercises),
         Command::Check { jobs } => commands::check::run(jobs),
     };
     match result {

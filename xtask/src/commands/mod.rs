@@ -4,6 +4,7 @@ pub mod batch;
 pub mod bench;
 pub mod check;
 pub mod grade;
+pub mod gradescope;
 pub mod hint;
 pub mod list;
 
