@@ -36,6 +36,18 @@ pub struct BuildReport {
     pub elapsed: Duration,
     /// What cargo itself said when it failed before compiling anything (a broken manifest...).
     pub cargo_failure: Option<String>,
+    /// Packages whose compiler ran past [`compile_limit`] and was stopped.
+    pub stopped: std::collections::HashSet<String>,
+}
+
+/// How long rustc may spend on one crate. A learner's file compiles in seconds; code written to
+/// keep the compiler busy forever (an endless const evaluation with its lint allowed, say) must
+/// not hang a grade, let alone a class's batch. `LOCKSMITH_COMPILE_LIMIT_SECS` changes it.
+pub fn compile_limit() -> Duration {
+    std::env::var("LOCKSMITH_COMPILE_LIMIT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(300), Duration::from_secs)
 }
 
 /// Builds the crates of `stage`; `progress` hears each crate cargo finishes.
@@ -84,8 +96,32 @@ pub fn build(stage: &Stage, progress: &dyn Fn(&str)) -> Result<BuildReport> {
         text
     });
 
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let watchdog_pid = child.id();
     let mut report = BuildReport::default();
     let stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let status = std::thread::scope(|scope| {
+        let watchdog = scope.spawn(|| watch_compilers(watchdog_pid, compile_limit(), &finished));
+        read_messages(stdout, &mut report, progress);
+        let status = child.wait();
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        report.stopped = watchdog.join().unwrap_or_default();
+        status
+    })
+    .context("waiting for cargo")?;
+    crate::sandbox::untrack(child.id());
+    let stderr = stderr_reader.join().unwrap_or_default();
+    report.elapsed = started.elapsed();
+    // Failing without a single compiler error (or a compiler we stopped) is cargo's failure (a
+    // manifest, the network, a missing toolchain), never a learner's.
+    if !status.success() && report.errors.is_empty() && report.stopped.is_empty() {
+        report.cargo_failure = Some(stderr);
+    }
+    Ok(report)
+}
+
+/// Sorts cargo's messages into the report.
+fn read_messages(stdout: impl BufRead, report: &mut BuildReport, progress: &dyn Fn(&str)) {
     for message in Message::parse_stream(stdout).map_while(Result::ok) {
         match message {
             Message::CompilerMessage(m) => {
@@ -120,16 +156,76 @@ pub fn build(stage: &Stage, progress: &dyn Fn(&str)) -> Result<BuildReport> {
             _ => {}
         }
     }
-    let status = child.wait().context("waiting for cargo")?;
-    crate::sandbox::untrack(child.id());
-    let stderr = stderr_reader.join().unwrap_or_default();
-    report.elapsed = started.elapsed();
-    // Failing without a single compiler error is cargo's failure (a manifest, the network, a
-    // missing toolchain), never a learner's.
-    if !status.success() && report.errors.is_empty() {
-        report.cargo_failure = Some(stderr);
+}
+
+/// Stops every compiler under `cargo` that has run longer than `limit`, until `finished`;
+/// returns the packages (named by their folder under `crates/`) whose compiler it stopped.
+fn watch_compilers(
+    cargo: u32,
+    limit: Duration,
+    finished: &std::sync::atomic::AtomicBool,
+) -> std::collections::HashSet<String> {
+    let mut first_seen: HashMap<u32, Instant> = HashMap::new();
+    let mut stopped = std::collections::HashSet::new();
+    while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(250));
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            break;
+        };
+        for pid in entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        {
+            let Some((name, _)) = stat(pid) else {
+                continue;
+            };
+            if name != "rustc" || !descends_from(pid, cargo) {
+                continue;
+            }
+            let seen = *first_seen.entry(pid).or_insert_with(Instant::now);
+            if seen.elapsed() < limit {
+                continue;
+            }
+            // Cargo names the package it compiles in the compiler's environment.
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let package = environ
+                .split(|&b| b == 0)
+                .filter_map(|var| std::str::from_utf8(var).ok())
+                .find_map(|var| var.strip_prefix("CARGO_PKG_NAME="))
+                .map(str::to_string);
+            // SAFETY: signalling a compiler process that our cargo started.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+            if let Some(package) = package {
+                stopped.insert(package);
+            }
+        }
     }
-    Ok(report)
+    stopped
+}
+
+/// A process's command name and parent.
+fn stat(pid: u32) -> Option<(String, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let name = stat.get(stat.find('(')? + 1..stat.rfind(')')?)?.to_string();
+    let parent = stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((name, parent))
+}
+
+fn descends_from(mut pid: u32, ancestor: u32) -> bool {
+    for _ in 0..8 {
+        match stat(pid) {
+            Some((_, parent)) if parent == ancestor => return true,
+            Some((_, parent)) if parent > 1 => pid = parent,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// A staged package's name, from cargo's id for it (`path+file:///…/NAME#0.0.0`, or the older

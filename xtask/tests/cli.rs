@@ -92,6 +92,38 @@ fn a_compile_error_is_shown_with_the_learners_path() {
 }
 
 #[test]
+fn code_that_keeps_the_compiler_busy_is_stopped_not_waited_for() {
+    let dir = scratch();
+    let lib = dir.path().join("sub/05_event/src");
+    std::fs::create_dir_all(&lib).unwrap();
+    let solution = std::fs::read_to_string(root().join("solutions/05_event/src/lib.rs")).unwrap();
+    // A constant evaluated forever, with the lint that would end it allowed.
+    let busy =
+        format!("#![allow(long_running_const_eval)]\n{solution}\nconst _: () = loop {{}};\n");
+    std::fs::write(lib.join("lib.rs"), busy).unwrap();
+    let output = xtask()
+        .env("LOCKSMITH_COMPILE_LIMIT_SECS", "10")
+        .args(["grade", "05_event", "--submission"])
+        .arg(dir.path().join("sub"))
+        .arg("--scorecard")
+        .arg(dir.path().join("scorecard.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let card: grader::scorecard::Scorecard =
+        toml::from_str(&std::fs::read_to_string(dir.path().join("scorecard.toml")).unwrap())
+            .unwrap();
+    let exercise = &card.exercises[0];
+    assert_eq!(exercise.status, ExerciseStatus::CompileError);
+    assert!(
+        exercise.message.contains("more than 10s") && exercise.message.contains("stopped"),
+        "{}",
+        exercise.message
+    );
+    assert_eq!(card.score, 0.0);
+}
+
+#[test]
 fn a_file_with_a_different_api_is_a_compile_error_naming_the_mismatch() {
     let dir = scratch();
     let lib = dir.path().join("sub/02_lock/src");

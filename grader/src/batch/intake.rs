@@ -84,7 +84,12 @@ fn source_of(origin: &Path, scratch: &Path) -> Source {
         );
     }
     if meta.is_dir() {
-        return Source::Submission(inner_root(origin));
+        let root = inner_root(origin);
+        // A folder holding nothing but the archive the student uploaded.
+        return match lone_archive(&root) {
+            Some(archive) if !holds_exercises(&root) => source_of(&archive, scratch),
+            _ => Source::Submission(root),
+        };
     }
     if meta.is_file() {
         if unpack::kind_of(origin).is_none() {
@@ -129,6 +134,27 @@ fn inner_root(dir: &Path) -> PathBuf {
         }
     }
     dir
+}
+
+/// The only entry of `dir` that is not hidden, if it is an archive (a regular file).
+fn lone_archive(dir: &Path) -> Option<PathBuf> {
+    let mut entries = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'));
+    let only = entries.next()?;
+    let is_file = only.file_type().is_ok_and(|t| t.is_file());
+    (entries.next().is_none() && is_file && unpack::kind_of(&only.path()).is_some())
+        .then(|| only.path())
+}
+
+fn holds_exercises(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name == "exercises" || is_exercise_folder(&name)
+        })
+    })
 }
 
 /// `NN_name`.
@@ -215,6 +241,28 @@ mod tests {
         let flat = dir.path().join("bob/02_lock/src");
         std::fs::create_dir_all(flat).unwrap();
         assert_eq!(inner_root(&dir.path().join("bob")), dir.path().join("bob"));
+    }
+
+    #[test]
+    fn a_folder_holding_only_an_uploaded_archive_is_that_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("submission_123");
+        std::fs::create_dir(&folder).unwrap();
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(folder.join("hw.zip")).unwrap());
+        zip.start_file(
+            "exercises/02_lock/src/lib.rs",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        std::io::Write::write_all(&mut zip, b"pub fn f() {}\n").unwrap();
+        zip.finish().unwrap();
+        let entries = open(&list(dir.path()).unwrap(), scratch.path());
+        let found = entries[0].source.read(Path::new("/nowhere"), "02_lock");
+        assert!(
+            matches!(&found, crate::source::Found::File { code, .. } if code == "pub fn f() {}\n"),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -54,6 +54,24 @@ pub fn compile_error(
     build: &BuildReport,
     shown: &str,
 ) -> Option<(ExerciseStatus, String)> {
+    if let Some(package) = [&staged.lib_package, &staged.check_package]
+        .into_iter()
+        .find(|p| build.stopped.contains(*p))
+    {
+        let what = if *package == staged.lib_package {
+            ""
+        } else {
+            " (the hidden checks built against it)"
+        };
+        return Some((
+            ExerciseStatus::CompileError,
+            format!(
+                "the compiler ran for more than {}s on {shown}{what} and was stopped: code that keeps \
+                 the compiler busy (an endless const evaluation, say) cannot be graded",
+                crate::build::compile_limit().as_secs()
+            ),
+        ));
+    }
     let lib_errors = build.errors.get(&staged.lib_package);
     let check_errors = build.errors.get(&staged.check_package);
     let compiles =
