@@ -350,12 +350,19 @@ fn killed_then_resumed_gives_the_uninterrupted_summary() {
     );
     assert_same_as_whole(out.path());
 
-    // A second resume grades nothing, and a changed source is graded again.
-    let again = batch(&class_dir(), out.path(), &["--resume"])
+    // A second resume grades nothing (and writes the Gradescope results of what it keeps),
+    // and a changed source is graded again.
+    let again = batch(&class_dir(), out.path(), &["--resume", "--format", "gradescope"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(stdout.contains("0 graded now"), "{stdout}");
+    for name in NAMES {
+        let results: serde_json::Value =
+            serde_json::from_str(&read(&out.path().join(format!("{name}.json")))).unwrap();
+        assert_eq!(results["score"], card(out.path(), name).score, "{name}");
+        assert!(!results["tests"].as_array().unwrap().is_empty(), "{name}");
+    }
     write(&class_dir().join("dave/02_lock/src/lib.rs"), &solution());
     let changed = batch(&class_dir(), out.path(), &["--resume"])
         .output()

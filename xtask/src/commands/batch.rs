@@ -13,6 +13,12 @@ use crate::BatchArgs;
 pub fn run(args: BatchArgs) -> Result<ExitCode> {
     let catalog = Catalog::load(&grader::workspace_root())?;
     let exercises = exercise_ids(&catalog, &args.exercises)?;
+    if matches!(args.format, Some(crate::FormatArg::Json)) {
+        anyhow::bail!(
+            "a batch writes TOML scorecards (and summaries); `--format gradescope` adds \
+             Gradescope's results.json for each submission"
+        );
+    }
     let options = BatchOptions {
         dir: args.dir,
         out: args.out.clone(),
