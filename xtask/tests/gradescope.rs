@@ -218,11 +218,11 @@ fn run_autograder_grades_correct_broken_hostile_and_empty_submissions() {
         "{json}"
     );
 
-    // Broken: set() raises the flag but wakes nobody. What does not wait still passes.
+    // Broken: a wait that times out reports true, as if the flag had been set.
     let broken = Autograder::new(&run_autograder);
     broken.submit(&edited(
-        "            futex::wake_all(&self.state);\n",
-        "            // Wakes nobody.\n",
+        "                    if now >= deadline {\n                        return false;\n",
+        "                    if now >= deadline {\n                        return true;\n",
     ));
     let json = broken.grade();
     assert!(score(&json) > 0.0 && score(&json) < 100.0, "{json}");
@@ -232,12 +232,12 @@ fn run_autograder_grades_correct_broken_hostile_and_empty_submissions() {
         .collect();
     let wakes = failed
         .iter()
-        .find(|t| t["name"] == "05_event / set_wakes_every_waiter")
-        .unwrap_or_else(|| panic!("set_wakes_every_waiter did not fail: {json}"));
+        .find(|t| t["name"] == "05_event / wait_timeout_semantics")
+        .unwrap_or_else(|| panic!("wait_timeout_semantics did not fail: {json}"));
     assert_eq!(wakes["score"], 0.0);
     assert!(output(wakes).contains("**Hint:**"), "{wakes}");
     assert!(
-        output(wakes).contains("cargo xtask grade 05_event --check set_wakes_every_waiter --seed "),
+        output(wakes).contains("cargo xtask grade 05_event --check wait_timeout_semantics --seed "),
         "{wakes}"
     );
     // The replay is for the student's own copy: no path of the autograder's.
