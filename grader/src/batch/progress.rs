@@ -80,6 +80,7 @@ impl Progress {
                 if let Some(bar) = &self.bar {
                     bar.set_length(submissions as u64);
                     bar.set_position(resumed as u64);
+                    bar.set_message(counts(&state));
                     bar.reset_eta();
                 }
             }
@@ -96,7 +97,11 @@ impl Progress {
                 }
             }
             BatchEvent::Grading(Event::CheckStarted { submission, .. }) => {
-                state.running.insert(submission.to_string());
+                if state.running.insert(submission.to_string()) {
+                    if let Some(bar) = &self.bar {
+                        bar.set_message(counts(&state));
+                    }
+                }
             }
             BatchEvent::Grading(_) => {}
             BatchEvent::Saved { name, label, card } => {
@@ -143,6 +148,10 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+fn counts(state: &State) -> String {
+    format!("running {} · failed {}", state.running.len(), state.failed)
 }
 
 fn round(d: Duration) -> Duration {
