@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
 
 pub use plan::GradeOptions;
 pub use pool::Schedule;
@@ -68,8 +69,9 @@ pub fn grade_many(
     schedule: Schedule,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<Vec<GradeRun>> {
+    // Reading and parsing a class's files is the grader's own CPU work: rayon spreads it.
     let plans = requests
-        .iter()
+        .par_iter()
         .map(|options| plan::plan(catalog, options))
         .collect::<Result<Vec<_>>>()?;
     let labels: Vec<String> = requests.iter().map(|o| o.source.label()).collect();
@@ -79,14 +81,16 @@ pub fn grade_many(
         .collect();
 
     // Static: outcomes start here, with the rules judged on the bytes read.
-    let mut outcomes: Vec<Vec<ExerciseOutcome>> = Vec::new();
-    for (options, planned) in requests.iter().zip(&plans) {
-        let exercises = planned
-            .iter()
-            .map(|p| start_outcome(catalog, options, p))
-            .collect();
-        outcomes.push(exercises);
-    }
+    let mut outcomes: Vec<Vec<ExerciseOutcome>> = requests
+        .par_iter()
+        .zip(&plans)
+        .map(|(options, planned)| {
+            planned
+                .iter()
+                .map(|p| start_outcome(catalog, options, p))
+                .collect()
+        })
+        .collect();
     let finish = |s: usize, mut exercises: Vec<ExerciseOutcome>| {
         exercises.iter_mut().for_each(score::score);
         let run = GradeRun {
