@@ -352,9 +352,13 @@ fn killed_then_resumed_gives_the_uninterrupted_summary() {
 
     // A second resume grades nothing (and writes the Gradescope results of what it keeps),
     // and a changed source is graded again.
-    let again = batch(&class_dir(), out.path(), &["--resume", "--format", "gradescope"])
-        .output()
-        .unwrap();
+    let again = batch(
+        &class_dir(),
+        out.path(),
+        &["--resume", "--format", "gradescope"],
+    )
+    .output()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(stdout.contains("0 graded now"), "{stdout}");
     for name in NAMES {

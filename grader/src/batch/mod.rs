@@ -5,9 +5,11 @@
 //! [`crate::grade_many`] (seeds from each source, so identical code is graded once) →
 //! a scorecard per submission, written atomically as it finishes → summaries.
 
+pub mod fingerprint;
 pub mod intake;
 pub mod merge;
 pub mod progress;
+pub mod report;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
