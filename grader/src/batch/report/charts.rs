@@ -117,16 +117,17 @@ pub fn rates(caption: &str, items: &[(String, f64)], width: u32) -> Result<Strin
             .draw()
             .map_err(draw)?;
         chart
-            .draw_series(items.iter().enumerate().map(|(i, (_, rate))| {
-                let y = n - 1 - i as u32;
-                Rectangle::new(
-                    [
-                        (0.0, SegmentValue::Exact(y)),
-                        (*rate, SegmentValue::Exact(y + 1)),
-                    ],
-                    FAILED.filled(),
-                )
-            }))
+            .draw_series(
+                Histogram::horizontal(&chart)
+                    .style(FAILED.filled())
+                    .margin(4)
+                    .data(
+                        items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (_, rate))| (n - 1 - i as u32, *rate)),
+                    ),
+            )
             .map_err(draw)?;
         let label = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
         chart
