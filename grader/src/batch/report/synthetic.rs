@@ -94,12 +94,12 @@ pub fn class(catalog: &Catalog, students: usize, seed: u64) -> SyntheticClass {
                     .map(|i| {
                         // Half of any answer is common idiom, half the student's own.
                         if own.unit() < 0.5 {
-                            i as u64
+                            i as u32
                         } else {
-                            own.next()
+                            own.next() as u32
                         }
                     })
-                    .collect::<std::collections::BTreeSet<u64>>();
+                    .collect::<std::collections::BTreeSet<u32>>();
                 prints.insert(
                     spec.id.clone(),
                     Fingerprint {
