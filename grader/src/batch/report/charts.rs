@@ -23,7 +23,7 @@ pub fn histogram(caption: &str, bins: &[usize; 10], size: (u32, u32)) -> Result<
             .x_label_area_size(if small { 30 } else { 36 })
             .y_label_area_size(if small { 30 } else { 44 })
             // Headroom for the count above the tallest bar.
-            .build_cartesian_2d((0u32..10).into_segmented(), 0u32..top + top / 6 + 1)
+            .build_cartesian_2d((0u32..9).into_segmented(), 0u32..top + top / 6 + 1)
             .map_err(draw)?;
         let mut mesh = chart.configure_mesh();
         mesh.disable_x_mesh()
@@ -41,13 +41,21 @@ pub fn histogram(caption: &str, bins: &[usize; 10], size: (u32, u32)) -> Result<
                 .y_desc("submissions");
         }
         mesh.draw().map_err(draw)?;
+        // Bars drawn one by one, in order (plotters' Histogram keeps them in a HashMap): the
+        // same results make the same page.
+        let margin = if small { 2 } else { 4 };
         chart
-            .draw_series(
-                Histogram::vertical(&chart)
-                    .style(BAR.filled())
-                    .margin(if small { 2 } else { 4 })
-                    .data(bins.iter().enumerate().map(|(i, &n)| (i as u32, n as u32))),
-            )
+            .draw_series(bins.iter().enumerate().map(|(i, &n)| {
+                let mut bar = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i as u32), 0),
+                        (segment_end(i as u32, 10), n as u32),
+                    ],
+                    BAR.filled(),
+                );
+                bar.set_margin(0, 0, margin, margin);
+                bar
+            }))
             .map_err(draw)?;
         let label = TextStyle::from((FONT, if small { 10 } else { 13 }).into_font())
             .pos(Pos::new(HPos::Center, VPos::Bottom));
@@ -90,7 +98,7 @@ pub fn rates(caption: &str, items: &[(String, f64)], width: u32) -> Result<Strin
             .margin(6)
             .x_label_area_size(24)
             .y_label_area_size((longest as u32 * 7 + 12).min(width / 2))
-            .build_cartesian_2d(0f64..115f64, (0u32..n).into_segmented())
+            .build_cartesian_2d(0f64..115f64, (0u32..n - 1).into_segmented())
             .map_err(draw)?;
         chart
             .configure_mesh()
@@ -117,17 +125,15 @@ pub fn rates(caption: &str, items: &[(String, f64)], width: u32) -> Result<Strin
             .draw()
             .map_err(draw)?;
         chart
-            .draw_series(
-                Histogram::horizontal(&chart)
-                    .style(FAILED.filled())
-                    .margin(4)
-                    .data(
-                        items
-                            .iter()
-                            .enumerate()
-                            .map(|(i, (_, rate))| (n - 1 - i as u32, *rate)),
-                    ),
-            )
+            .draw_series(items.iter().enumerate().map(|(i, (_, rate))| {
+                let y = n - 1 - i as u32;
+                let mut bar = Rectangle::new(
+                    [(0.0, SegmentValue::Exact(y)), (*rate, segment_end(y, n))],
+                    FAILED.filled(),
+                );
+                bar.set_margin(4, 4, 0, 0);
+                bar
+            }))
             .map_err(draw)?;
         let label = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
         chart
@@ -143,6 +149,15 @@ pub fn rates(caption: &str, items: &[(String, f64)], width: u32) -> Result<Strin
         root.present().map_err(draw)?;
     }
     Ok(svg)
+}
+
+/// The far edge of segment `i` of `count`.
+fn segment_end(i: u32, count: u32) -> SegmentValue<u32> {
+    if i + 1 >= count {
+        SegmentValue::Last
+    } else {
+        SegmentValue::Exact(i + 1)
+    }
 }
 
 fn draw(error: impl std::fmt::Display) -> anyhow::Error {
