@@ -35,7 +35,7 @@ impl Fingerprint {
         let stream: TokenStream = code.parse().ok()?;
         let mut tokens = Vec::new();
         flatten(stream, &mut tokens);
-        let mut hashes: Vec<u32> = tokens.windows(SEQUENCE).map(|w| fnv(w)).collect();
+        let mut hashes: Vec<u32> = tokens.windows(SEQUENCE).map(fnv).collect();
         if hashes.is_empty() && !tokens.is_empty() {
             hashes.push(fnv(&tokens));
         }

@@ -145,11 +145,15 @@ pre,code{font:12px/1.35 ui-monospace,"DejaVu Sans Mono",monospace}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f6f8;border:1px solid var(--line);padding:4px 6px;margin:.2em 0;max-width:100%}
 td.msg{overflow-wrap:anywhere;max-width:52em}
 td.msg code{display:block;margin-bottom:1px}
-.hm{font:11px/1.15 ui-monospace,"DejaVu Sans Mono",monospace}
+.hm{font:11px/1.2 ui-monospace,"DejaVu Sans Mono",monospace}
+.hmwrap{overflow-x:auto}
 .hm th,.hm td{padding:0 6px 0 0;border:0;white-space:pre;font-weight:normal}
-.hm td.cells{background:var(--pass);color:#2e6b34;padding:0}
+.hm td.cells,.hm tr.ids td{letter-spacing:calc(10px - 1ch);padding:0}
+.hm td.cells{background:var(--pass);color:#2e6b34}
 .hm i{font-style:normal}
-.hm .head span{display:inline-block;width:1ch;writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;line-height:1ch;font-size:inherit}
+.hm .head td{padding:0;font-size:9px;line-height:1}
+.hm .head span{display:inline-block;width:10px;writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;line-height:10px}
+.hm .head b{display:inline-block;width:10px}
 .p{background:var(--pass);color:#2e6b34}.f{background:var(--fail);color:#fff}.t{background:var(--time);color:#fff}
 .c{background:var(--crash);color:#fff}.n{background:var(--todo);color:#000}.s{background:var(--skip);color:#777}.e{background:var(--err);color:#000}
 .legend span{display:inline-block;margin-right:1em}.legend i{font:11px ui-monospace,monospace;font-style:normal;padding:0 3px}
@@ -182,10 +186,10 @@ pub fn page(class: &Class, analysis: &Analysis) -> Result<String> {
          <a href=\"#similar\">Similar sources</a><a href=\"#heatmap\">Heat map</a>\
          <a href=\"#students\">Students</a></nav>\n",
     );
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<h1 id=\"overview\">Class report</h1><p class=\"lead\">{} submissions · exercises {} · \
-         grader {} · checks {}{}</p>\n",
+         grader {} · checks {}{}</p>",
         summary.submissions.len(),
         escape(&summary.exercises.join(", ")),
         escape(&summary.grader_version),
@@ -376,9 +380,9 @@ fn checks(out: &mut String, analysis: &Analysis) -> Result<()> {
                 )
             })
             .collect();
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<figure>{}</figure>\n",
+            "<figure>{}</figure>",
             charts::rates(
                 "The most failed checks (% of those who got that far)",
                 &items,
@@ -622,7 +626,7 @@ fn similar(out: &mut String, class: &Class, analysis: &Analysis) {
 }
 
 /// The columns of the heat map: every check of every exercise, in checks-file order.
-fn columns<'a>(analysis: &'a Analysis) -> Vec<(&'a str, Vec<&'a CheckStats>)> {
+fn columns(analysis: &Analysis) -> Vec<(&str, Vec<&CheckStats>)> {
     analysis
         .exercises
         .iter()
@@ -653,10 +657,12 @@ fn heatmap(out: &mut String, class: &Class, analysis: &Analysis) {
             "<span><i class=\"{class_name}\">{letter}</i> {word}</span>"
         );
     }
-    out.push_str("</p>\n<table class=\"hm\"><tr class=\"head\"><th></th><th></th><td>");
+    out.push_str(
+        "</p>\n<div class=\"hmwrap\"><table class=\"hm\"><tr class=\"head\"><th></th><th></th><td>",
+    );
     for (e, (id, checks)) in columns.iter().enumerate() {
         if e > 0 {
-            out.push(' ');
+            out.push_str("<b></b>");
         }
         for check in checks {
             let _ = write!(
@@ -667,7 +673,7 @@ fn heatmap(out: &mut String, class: &Class, analysis: &Analysis) {
             );
         }
     }
-    out.push_str("</td></tr>\n<tr><th></th><th></th><td>");
+    out.push_str("</td></tr>\n<tr class=\"ids\"><th></th><th></th><td>");
     for (e, (id, checks)) in columns.iter().enumerate() {
         if e > 0 {
             out.push(' ');
@@ -725,7 +731,7 @@ fn heatmap(out: &mut String, class: &Class, analysis: &Analysis) {
         }
         out.push('\n');
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
 }
 
 fn students(out: &mut String, class: &Class, analysis: &Analysis) {
@@ -771,7 +777,7 @@ fn students(out: &mut String, class: &Class, analysis: &Analysis) {
         }
         out.push('\n');
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
 }
 
 /// The page's size, about: a large class gets shorter details, so the page stays small enough
@@ -848,7 +854,7 @@ fn details(out: &mut String, class: &Class) {
                 .filter(|c| c.status == CheckStatus::NotImplemented)
                 .map(|c| c.name.as_str())
                 .collect();
-            if todo.len() == runtime.clone().count() && todo.len() > 0 {
+            if todo.len() == runtime.clone().count() && !todo.is_empty() {
                 out.push_str(
                     "<p>Every check stopped at a <code>todo!()</code>: not started.</p>\n",
                 );
