@@ -243,3 +243,46 @@ impl std::fmt::Display for BatchBench {
         )
     }
 }
+
+/// `cargo xtask bench report`: the instructor's page of a made-up class of `students`, every
+/// exercise graded (see [`crate::batch::report::synthetic`]): its size and the time to make it.
+pub struct ReportBench {
+    pub students: usize,
+    pub checks: usize,
+    pub bytes: usize,
+    pub render: Duration,
+}
+
+pub fn report(catalog: &Catalog, students: usize) -> Result<ReportBench> {
+    use crate::batch::report::{self, synthetic, Baseline, Class};
+    let class = synthetic::class(catalog, students, 42);
+    let started = Instant::now();
+    let baselines = Baseline::load(catalog, &class.summary.exercises);
+    let page = report::render(&Class {
+        catalog,
+        summary: &class.summary,
+        cards: &class.cards,
+        fingerprints: &class.fingerprints,
+        baselines: &baselines,
+    })?;
+    Ok(ReportBench {
+        students,
+        checks: catalog.exercises.iter().map(|e| e.checks.len()).sum(),
+        bytes: page.len(),
+        render: started.elapsed(),
+    })
+}
+
+impl std::fmt::Display for ReportBench {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "report of {} students × {} checks: {} bytes ({:.0} KiB), made in {:.2}s",
+            self.students,
+            self.checks,
+            self.bytes,
+            self.bytes as f64 / 1024.0,
+            self.render.as_secs_f64()
+        )
+    }
+}

@@ -50,10 +50,17 @@ enum Command {
         #[arg(long)]
         partial: bool,
     },
+    /// Rebuild the instructor's page, OUT/report.html, of a batch's (or merge's) output.
+    Report {
+        /// The output folder of `batch` or `merge`.
+        #[arg(value_name = "OUT")]
+        out: PathBuf,
+    },
     /// Benchmarks that print numbers: `batch` (a class's grading time, memory, and one more
-    /// submission's build against cargo's).
+    /// submission's build against cargo's), `report` (the instructor's page of a made-up class:
+    /// its size and the time to make it).
     Bench {
-        /// What to measure: `batch`.
+        /// What to measure: `batch` or `report`.
         what: String,
         /// Students in the benchmark's class.
         #[arg(long, default_value_t = 30)]
@@ -161,6 +168,7 @@ fn main() -> ExitCode {
             out,
             partial,
         } => commands::batch::merge(inputs, out, partial),
+        Command::Report { out } => commands::report::run(&out),
         Command::Bench {
             what,
             students,

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::summary::{self, Row, Summary};
+use super::{fingerprint, report};
+use crate::catalog::Catalog;
 use crate::scorecard::{write_atomic, Format, Previous, Scorecard};
 
 pub struct Merged {
@@ -17,8 +19,8 @@ pub struct Merged {
 
 /// Joins `inputs` into `out`. Refuses shards graded by another grader or other checks,
 /// or of other exercises, a submission graded differently in two of them, and (unless
-/// `partial`) a set of shards with one missing.
-pub fn merge(inputs: &[PathBuf], out: &Path, partial: bool) -> Result<Merged> {
+/// `partial`) a set of shards with one missing. Writes the instructor's page of the whole.
+pub fn merge(catalog: &Catalog, inputs: &[PathBuf], out: &Path, partial: bool) -> Result<Merged> {
     if inputs.is_empty() {
         bail!("nothing to merge: name the shards' output folders");
     }
@@ -103,6 +105,12 @@ pub fn merge(inputs: &[PathBuf], out: &Path, partial: bool) -> Result<Merged> {
                 &card.render(Format::Gradescope)?,
             )?;
         }
+        let prints = fingerprint::path(dir, name);
+        if prints.exists() {
+            let text = std::fs::read_to_string(&prints)
+                .with_context(|| format!("reading {}", prints.display()))?;
+            write_atomic(&fingerprint::path(out, name), &text)?;
+        }
         named.push((name.clone(), card.clone()));
     }
     let summary = Summary {
@@ -111,6 +119,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path, partial: bool) -> Result<Merged> {
         ..first.clone()
     };
     summary::write(out, &summary, &named)?;
+    report::write(out, catalog)?;
     Ok(Merged {
         summary,
         missing_shards,

@@ -3,11 +3,14 @@
 //!
 //! intake (folders, archives, refusals) → shard → resume (skip what is already graded) →
 //! [`crate::grade_many`] (seeds from each source, so identical code is graded once) →
-//! a scorecard per submission, written atomically as it finishes → summaries.
+//! a scorecard per submission, written atomically as it finishes, with the token fingerprints
+//! of its sources → summaries → the instructor's page ([`report`]).
 
+pub mod fingerprint;
 pub mod intake;
 pub mod merge;
 pub mod progress;
+pub mod report;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
@@ -153,6 +156,12 @@ pub fn run(
     if options.resume {
         for (entry, card) in entries.iter().zip(&mut cards) {
             *card = still_valid(catalog, options, &out, entry, &checks_sha256);
+            // A scorecard kept from a batch that stopped before its fingerprints were written.
+            if let Some(kept) = card {
+                if !fingerprint::current(&out, &entry.name, kept) {
+                    fingerprint::save(catalog, &out, &entry.name, &entry.source, kept)?;
+                }
+            }
         }
     }
     let resumed = cards.iter().filter(|c| c.is_some()).count();
@@ -186,7 +195,9 @@ pub fn run(
                 let mut card = Scorecard::update(None, run, catalog);
                 card.submission = entry.name.clone();
                 card.checks_sha256 = Some(checks_sha256.clone());
-                let written = save(&out, &entry.name, &card, options.gradescope);
+                let written = save(&out, &entry.name, &card, options.gradescope).and_then(|()| {
+                    fingerprint::save(catalog, &out, &entry.name, &entry.source, &card)
+                });
                 if written.is_ok() {
                     events(BatchEvent::Saved {
                         name: &entry.name,
@@ -226,6 +237,7 @@ pub fn run(
             .collect(),
     };
     summary::write(&out, &summary, &named)?;
+    report::write(&out, catalog)?;
     Ok(BatchRun {
         summary,
         graded: todo.len(),

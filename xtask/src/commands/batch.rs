@@ -50,11 +50,13 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
         },
     );
     println!("summary in {}", args.out.join("summary.csv").display());
+    println!("report in {}", batch::report::path(&args.out).display());
     Ok(ExitCode::from(run.exit_status()))
 }
 
 pub fn merge(inputs: Vec<PathBuf>, out: PathBuf, partial: bool) -> Result<ExitCode> {
-    let merged = batch::merge::merge(&inputs, &out, partial)?;
+    let catalog = Catalog::load(&grader::workspace_root())?;
+    let merged = batch::merge::merge(&catalog, &inputs, &out, partial)?;
     if !merged.missing_shards.is_empty() {
         eprintln!(
             "warning: merged without shard {}",
@@ -63,10 +65,11 @@ pub fn merge(inputs: Vec<PathBuf>, out: PathBuf, partial: bool) -> Result<ExitCo
     }
     let rows = &merged.summary.submissions;
     println!(
-        "merged {} outputs: {} submissions, summary in {}",
+        "merged {} outputs: {} submissions, summary in {}, report in {}",
         inputs.len(),
         rows.len(),
-        out.join("summary.csv").display()
+        out.join("summary.csv").display(),
+        batch::report::path(&out).display()
     );
     let status = if rows.iter().any(|r| r.errors > 0) {
         2

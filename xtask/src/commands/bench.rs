@@ -18,6 +18,10 @@ pub fn run(what: &str, students: usize, jobs: Option<usize>) -> Result<ExitCode>
             print!("{bench}");
             Ok(ExitCode::SUCCESS)
         }
-        other => bail!("no benchmark named `{other}`: try `batch`"),
+        "report" => {
+            print!("{}", grader::bench::report(&catalog, students.max(1))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        other => bail!("no benchmark named `{other}`: try `batch` or `report`"),
     }
 }

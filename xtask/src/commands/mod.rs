@@ -7,6 +7,7 @@ pub mod grade;
 pub mod gradescope;
 pub mod hint;
 pub mod list;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 
