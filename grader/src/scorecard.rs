@@ -116,7 +116,8 @@ impl ExerciseCard {
     }
 }
 
-fn cap(text: &str, max: usize) -> String {
+/// At most `max` bytes of `text` (on a character boundary), marked when cut.
+pub fn cap(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }

@@ -15,6 +15,7 @@ use super::Class;
 use crate::batch::fingerprint::SEQUENCE;
 use crate::catalog::Category;
 use crate::outcome::{CheckStatus, ExerciseStatus};
+use crate::scorecard::cap;
 
 /// Text for HTML, in an element or a quoted attribute.
 pub fn escape(text: &str) -> String {
@@ -32,18 +33,6 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-/// At most `max` bytes of `text` (on a character boundary), marked when cut.
-fn cap(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 fn number(x: f64) -> String {
