@@ -130,6 +130,36 @@ fn indent(text: &str, by: &str) -> String {
     text.lines().map(|l| format!("{by}{l}\n")).collect()
 }
 
+/// The terminal's width for wrapped text: its columns, or 100 off a terminal, kept readable.
+pub fn text_width() -> usize {
+    console::Term::stdout()
+        .size_checked()
+        .map_or(100, |(_, columns)| usize::from(columns))
+        .clamp(40, 120)
+}
+
+/// `label` then `text`, wrapped to `width` with every continuation line under the text's first
+/// column, so a long hint reads as a block instead of running back to column 0. Paragraphs are
+/// separated by blank lines; the line breaks inside one are reflowed.
+pub fn wrap_labelled(label: &str, text: &str, width: usize) -> String {
+    let column = console::measure_text_width(label);
+    let rest = " ".repeat(column);
+    let mut out = String::new();
+    for (i, paragraph) in text.trim().split("\n\n").enumerate() {
+        let first = if i == 0 { label } else { rest.as_str() };
+        let options = textwrap::Options::new(width.max(column + 20))
+            .initial_indent(first)
+            .subsequent_indent(&rest);
+        let words: Vec<&str> = paragraph.split_whitespace().collect();
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&textwrap::fill(&words.join(" "), options));
+        out.push('\n');
+    }
+    out
+}
+
 /// Renders the whole report of a grade.
 pub fn render(run: &GradeRun) -> String {
     let mut out = String::new();
@@ -230,12 +260,8 @@ fn render_exercise(out: &mut String, run: &GradeRun, exercise: &ExerciseOutcome)
         if failed && !all_todo {
             let pad = " ".repeat(12);
             if !check.hint.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "{pad}{} {}",
-                    style("hint:").yellow(),
-                    check.hint.trim()
-                );
+                let label = format!("{pad}{} ", style("hint:").yellow());
+                out.push_str(&wrap_labelled(&label, &check.hint, text_width()));
             }
             let _ = writeln!(
                 out,
@@ -255,4 +281,38 @@ fn render_exercise(out: &mut String, run: &GradeRun, exercise: &ExerciseOutcome)
         );
     }
     out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap_labelled;
+
+    #[test]
+    fn a_wrapped_hint_continues_under_its_first_word() {
+        let hint = "Take the lock in one atomic step,\nnever a load followed by a store, \
+                    and re-check after every wake-up.\n\nA second paragraph.";
+        let text = wrap_labelled("    hint: ", hint, 40);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "    hint: Take the lock in one atomic");
+        assert!(lines.len() > 3, "{text}");
+        for line in &lines[1..] {
+            assert!(
+                line.is_empty() || line.starts_with("          "),
+                "{line:?}"
+            );
+            assert!(line.len() <= 40, "{line:?}");
+        }
+        assert_eq!(lines[lines.len() - 2], "");
+        assert_eq!(lines[lines.len() - 1].trim(), "A second paragraph.");
+        let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(words(&text)[1..], words(hint)[..]);
+    }
+
+    #[test]
+    fn colour_codes_in_the_label_do_not_count_as_columns() {
+        let label = format!("{} ", console::style("hint:").yellow().force_styling(true));
+        let text = wrap_labelled(&label, "one two three four five six seven", 30);
+        let second = text.lines().nth(1).unwrap();
+        assert!(second.starts_with("      ") && !second.starts_with("       "));
+    }
 }

@@ -11,6 +11,7 @@ mod commands;
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "The locksmith course and grader",
     version
 )]

@@ -365,3 +365,25 @@ fn list_and_hint_explain_the_course() {
         .success()
         .stdout(predicate::str::contains("03_rlock"));
 }
+
+#[test]
+fn list_aligns_its_columns() {
+    let output = xtask().arg("list").output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let columns: Vec<usize> = stdout
+        .lines()
+        .filter(|line| line.contains(" pts "))
+        .map(|line| line.find(" pts ").unwrap())
+        .collect();
+    assert_eq!(columns.len(), 8, "{stdout}");
+    assert!(columns.windows(2).all(|w| w[0] == w[1]), "{stdout}");
+}
+
+#[test]
+fn usage_lines_name_the_command_the_learner_types() {
+    xtask()
+        .arg("grade")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Usage: cargo xtask grade"));
+}

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use console::style;
 use grader::outcome::CheckStatus;
+use grader::report::wrap_labelled;
 use grader::scorecard::{Format, Previous, Scorecard};
 use grader::Catalog;
 
@@ -15,7 +16,8 @@ pub fn run(exercise: &str, scorecard: Option<PathBuf>) -> Result<ExitCode> {
     let catalog = Catalog::load(&grader::workspace_root())?;
     let exercise = catalog.find(exercise)?;
     println!("{} {}\n", style(&exercise.id).cyan().bold(), exercise.title);
-    println!("{}", exercise.hint.trim());
+    let width = grader::report::text_width();
+    print!("{}", wrap_labelled("", &exercise.hint, width));
 
     let path = scorecard_path(scorecard, Format::Toml.default_file());
     let Previous::Card(card) = Scorecard::load_readonly(&path) else {
@@ -38,11 +40,12 @@ pub fn run(exercise: &str, scorecard: Option<PathBuf>) -> Result<ExitCode> {
                 check.status.as_str()
             );
             if !check.message.is_empty() {
-                println!("  what happened: {}", check.message);
+                let label = "  what happened: ";
+                print!("{}", wrap_labelled(label, &check.message, width));
             }
             if let Some(spec) = exercise.check(&check.name) {
                 if !spec.hint.is_empty() {
-                    println!("  hint: {}", spec.hint.trim());
+                    print!("{}", wrap_labelled("  hint: ", &spec.hint, width));
                 }
             }
         }

@@ -19,10 +19,13 @@ pub fn run(scorecard: Option<PathBuf>) -> Result<ExitCode> {
         Previous::Card(card) => Some(card),
         _ => None,
     };
+    // Padded before styling: colour codes would count towards `{:<width$}`.
+    let id_width = catalog.exercises.iter().map(|e| e.id.len()).max();
+    let id_width = id_width.unwrap_or(0);
     let width = catalog
         .exercises
         .iter()
-        .map(|e| e.title.len())
+        .map(|e| e.title.chars().count())
         .max()
         .unwrap_or(0);
     for exercise in &catalog.exercises {
@@ -52,7 +55,7 @@ pub fn run(scorecard: Option<PathBuf>) -> Result<ExitCode> {
         };
         println!(
             "{}  {:<width$}  {:>3} pts  {}",
-            style(&exercise.id).cyan().bold(),
+            style(format!("{:<id_width$}", exercise.id)).cyan().bold(),
             exercise.title,
             exercise.max_points(),
             status
