@@ -88,6 +88,21 @@ impl Source {
         }
     }
 
+    /// The folder that holds (or would hold) the file of exercise `id`: the first layout whose
+    /// folder exists, else the first layout's. `watch` watches it, since editors that save by
+    /// renaming a new file over the old one replace the file itself.
+    pub fn src_dir(&self, root: &Path, id: &str) -> Option<PathBuf> {
+        let dirs: Vec<PathBuf> = self
+            .candidates(root, id)
+            .into_iter()
+            .filter_map(|(base, lib)| Some(base.join(lib.parent()?)))
+            .collect();
+        dirs.iter()
+            .find(|d| d.is_dir())
+            .or(dirs.first())
+            .cloned()
+    }
+
     /// Finds and reads the student file of exercise `id`.
     pub fn read(&self, root: &Path, id: &str) -> Found {
         if let Source::Refused(why) = self {
