@@ -97,10 +97,7 @@ impl Source {
             .into_iter()
             .filter_map(|(base, lib)| Some(base.join(lib.parent()?)))
             .collect();
-        dirs.iter()
-            .find(|d| d.is_dir())
-            .or(dirs.first())
-            .cloned()
+        dirs.iter().find(|d| d.is_dir()).or(dirs.first()).cloned()
     }
 
     /// Finds and reads the student file of exercise `id`.

@@ -77,9 +77,9 @@ pub fn watch(catalog: &Catalog, options: &WatchOptions) -> Result<()> {
     };
     // The content last graded or seen of each followed file: a save during a grade re-grades
     // only if it changed something, and Enter (manual, no id) goes to the file that changed.
-    let mut seen = hashes(root, &options.source, &followed);
+    let mut seen;
     loop {
-        seen.extend(hashes(root, &options.source, &followed));
+        seen = hashes(root, &options.source, &followed);
         let graded = grade_and_show(catalog, options, &current);
         if let Some(sha) = graded {
             seen.insert(current.clone(), Some(sha));
@@ -304,7 +304,10 @@ fn grade_and_show(catalog: &Catalog, options: &WatchOptions, id: &str) -> Option
     clear();
     let graded = match result {
         Ok((run, warning)) => {
-            print!("{}", screen(catalog, &options.source, &run, options.exercise.is_none()));
+            print!(
+                "{}",
+                screen(catalog, &options.source, &run, options.exercise.is_none())
+            );
             if let Some(warning) = warning {
                 println!("{} {warning}", style("warning:").yellow());
             }
@@ -474,17 +477,21 @@ fn first_failed(exercise: &ExerciseOutcome) -> Option<&CheckOutcome> {
 }
 
 fn indent(text: &str, by: &str) -> String {
-    text.lines().map(|l| format!("{by}{}\n", l.trim())).collect()
+    text.lines()
+        .map(|l| format!("{by}{}\n", l.trim()))
+        .collect()
 }
 
 fn footer(catalog: &Catalog, options: &WatchOptions, id: &str) -> String {
-    let what = match &options.exercise {
-        Some(_) => options
-            .source
-            .src_dir(&catalog.root, id)
-            .map(|dir| shown(&catalog.root, &dir.join("lib.rs")))
-            .unwrap_or_else(|| options.source.expected_path(id)),
-        None => "every exercise's src/lib.rs".to_string(),
+    let dir = options.source.src_dir(&catalog.root, id);
+    let what = match (&options.exercise, dir) {
+        (Some(_), Some(dir)) => shown(&catalog.root, &dir.join("lib.rs")),
+        // exercises/*/src/lib.rs
+        (None, Some(dir)) => match dir.parent().and_then(Path::parent) {
+            Some(exercises) => shown(&catalog.root, &exercises.join("*/src/lib.rs")),
+            None => "every exercise's src/lib.rs".to_string(),
+        },
+        (_, None) => options.source.expected_path(id),
     };
     let text = if options.manual {
         format!("{what}: press Enter to re-grade, q and Enter to quit")
@@ -509,7 +516,10 @@ mod tests {
 
     fn folders() -> HashMap<PathBuf, String> {
         HashMap::from([
-            (PathBuf::from("/w/exercises/01_threads/src"), "01_threads".into()),
+            (
+                PathBuf::from("/w/exercises/01_threads/src"),
+                "01_threads".into(),
+            ),
             (PathBuf::from("/w/exercises/02_lock/src"), "02_lock".into()),
         ])
     }
@@ -532,13 +542,23 @@ mod tests {
 
     #[test]
     fn reading_the_file_is_not_a_save() {
-        use notify_debouncer_full::notify::event::{CreateKind, DataChange, ModifyKind, RenameMode};
-        assert!(!writes(&EventKind::Access(AccessKind::Open(AccessMode::Any))));
-        assert!(!writes(&EventKind::Access(AccessKind::Close(AccessMode::Read))));
-        assert!(writes(&EventKind::Modify(ModifyKind::Data(DataChange::Any))));
+        use notify_debouncer_full::notify::event::{
+            CreateKind, DataChange, ModifyKind, RenameMode,
+        };
+        assert!(!writes(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!writes(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(writes(&EventKind::Modify(ModifyKind::Data(
+            DataChange::Any
+        ))));
         assert!(writes(&EventKind::Modify(ModifyKind::Name(RenameMode::To))));
         assert!(writes(&EventKind::Create(CreateKind::File)));
-        assert!(writes(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
+        assert!(writes(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
     }
 
     #[test]
@@ -560,7 +580,11 @@ mod tests {
             name: name.into(),
             category: Category::Functionality,
             status,
-            score: if status == CheckStatus::Pass { 50.0 } else { 0.0 },
+            score: if status == CheckStatus::Pass {
+                50.0
+            } else {
+                0.0
+            },
             max_score: 50.0,
             trials: 1,
             failed_trials: 0,
@@ -610,7 +634,10 @@ mod tests {
             .into_owned();
         let next = text.split("First to fix:").nth(1).expect(&text);
         assert!(next.starts_with(" second (fail)"), "{text}");
-        assert!(next.contains("    second said so\n    second line\n"), "{text}");
+        assert!(
+            next.contains("    second said so\n    second line\n"),
+            "{text}"
+        );
         assert!(next.contains("    think twice\n    then again\n"), "{text}");
         assert!(!next.contains("not this one"), "{text}");
         assert!(!text.contains("Next:"), "{text}");
@@ -629,13 +656,9 @@ mod tests {
                 ],
             )
         };
-        let text = console::strip_ansi_codes(&screen(
-            &catalog,
-            &Source::Exercises,
-            &full(ids[0]),
-            false,
-        ))
-        .into_owned();
+        let text =
+            console::strip_ansi_codes(&screen(&catalog, &Source::Exercises, &full(ids[0]), false))
+                .into_owned();
         assert!(text.contains(&format!("Next: {} (", ids[1])), "{text}");
         assert!(
             text.contains(&format!("`cargo xtask watch {}`", ids[1])),
