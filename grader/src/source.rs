@@ -224,6 +224,31 @@ mod tests {
     }
 
     #[test]
+    fn src_dir_is_where_the_file_is_or_would_be() {
+        let (dir, source) = submission();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(base.join("02_lock/src")).unwrap();
+        std::fs::create_dir_all(base.join("exercises/03_rlock/src")).unwrap();
+        let root = Path::new("/nowhere");
+        assert_eq!(
+            source.src_dir(root, "02_lock"),
+            Some(base.join("02_lock/src"))
+        );
+        assert_eq!(
+            source.src_dir(root, "03_rlock"),
+            Some(base.join("exercises/03_rlock/src"))
+        );
+        assert_eq!(
+            source.src_dir(root, "04_semaphore"),
+            Some(base.join("exercises/04_semaphore/src"))
+        );
+        assert_eq!(
+            Source::Exercises.src_dir(root, "02_lock"),
+            Some(root.join("exercises/02_lock/src"))
+        );
+    }
+
+    #[test]
     fn refuses_links_anywhere_on_the_way() {
         let (dir, source) = submission();
         let elsewhere = tempfile::tempdir().unwrap();
