@@ -75,19 +75,22 @@ pub fn watch(catalog: &Catalog, options: &WatchOptions) -> Result<()> {
         Some(id) => id.clone(),
         None => first_unfinished(catalog, options),
     };
-    // The content last graded or seen of each followed file: a save during a grade re-grades
-    // only if it changed something, and Enter (manual, no id) goes to the file that changed.
-    let mut seen;
     loop {
-        seen = hashes(root, &options.source, &followed);
+        // The content graded or seen of each followed file: a save during a grade re-grades only
+        // if it changed something, and Enter (manual, no id) goes to the file that changed.
+        let mut seen = hashes(root, &options.source, &followed);
         let graded = grade_and_show(catalog, options, &current);
         if let Some(sha) = graded {
             seen.insert(current.clone(), Some(sha));
         }
 
         let during: Vec<Wake> = rx.try_iter().collect();
-        if during.iter().any(|w| matches!(w, Wake::Quit)) {
-            return Ok(());
+        for wake in &during {
+            match wake {
+                Wake::Quit => return Ok(()),
+                Wake::WatchFailed(why) => warn_watch_failed(why),
+                Wake::Saved(_) | Wake::Enter => {}
+            }
         }
         if !during.is_empty() {
             if let Some(id) = changed(root, &options.source, &followed, &seen).pop() {
@@ -112,12 +115,17 @@ pub fn watch(catalog: &Catalog, options: &WatchOptions) -> Result<()> {
                     }
                     break;
                 }
-                Ok(Wake::WatchFailed(why)) => {
-                    println!("{} watching the files: {why}", style("warning:").yellow());
-                }
+                Ok(Wake::WatchFailed(why)) => warn_watch_failed(&why),
             }
         }
     }
+}
+
+fn warn_watch_failed(why: &str) {
+    println!(
+        "{} watching the files: {why} (`--manual` grades on Enter instead)",
+        style("warning:").yellow()
+    );
 }
 
 /// Manual mode: Enter re-grades, `q` quits, and so does the end of input.
