@@ -3,7 +3,8 @@
 //!
 //! The grading path ([`grade::grade`]) produces outcomes and [`events`]; the terminal report
 //! ([`report`]), the files ([`scorecard`]) and the self-check ([`selfcheck`]) consume them;
-//! [`gradescope`] packages the whole course as a Gradescope autograder.
+//! [`gradescope`] packages the whole course as a Gradescope autograder; [`watch`] is the
+//! learner's loop, grading on every save.
 
 pub mod api;
 pub mod batch;
@@ -22,6 +23,7 @@ pub mod selfcheck;
 pub mod source;
 pub mod stage;
 pub mod unpack;
+pub mod watch;
 
 pub use catalog::Catalog;
 pub use grade::{grade, grade_many, GradeOptions, GradeRun};

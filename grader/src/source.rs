@@ -88,6 +88,18 @@ impl Source {
         }
     }
 
+    /// The folder that holds (or would hold) the file of exercise `id`: the first layout whose
+    /// folder exists, else the first layout's. `watch` watches it, since editors that save by
+    /// renaming a new file over the old one replace the file itself.
+    pub fn src_dir(&self, root: &Path, id: &str) -> Option<PathBuf> {
+        let dirs: Vec<PathBuf> = self
+            .candidates(root, id)
+            .into_iter()
+            .filter_map(|(base, lib)| Some(base.join(lib.parent()?)))
+            .collect();
+        dirs.iter().find(|d| d.is_dir()).or(dirs.first()).cloned()
+    }
+
     /// Finds and reads the student file of exercise `id`.
     pub fn read(&self, root: &Path, id: &str) -> Found {
         if let Source::Refused(why) = self {
@@ -208,6 +220,31 @@ mod tests {
         assert_eq!(
             source.read(Path::new("/nowhere"), "03_rlock"),
             Found::Missing
+        );
+    }
+
+    #[test]
+    fn src_dir_is_where_the_file_is_or_would_be() {
+        let (dir, source) = submission();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(base.join("02_lock/src")).unwrap();
+        std::fs::create_dir_all(base.join("exercises/03_rlock/src")).unwrap();
+        let root = Path::new("/nowhere");
+        assert_eq!(
+            source.src_dir(root, "02_lock"),
+            Some(base.join("02_lock/src"))
+        );
+        assert_eq!(
+            source.src_dir(root, "03_rlock"),
+            Some(base.join("exercises/03_rlock/src"))
+        );
+        assert_eq!(
+            source.src_dir(root, "04_semaphore"),
+            Some(base.join("exercises/04_semaphore/src"))
+        );
+        assert_eq!(
+            Source::Exercises.src_dir(root, "02_lock"),
+            Some(root.join("exercises/02_lock/src"))
         );
     }
 

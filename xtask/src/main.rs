@@ -79,6 +79,9 @@ enum Command {
         #[arg(long, value_name = "ID", num_args = 1..)]
         exercises: Vec<String>,
     },
+    /// Re-grade an exercise on every save of its file: its table, the first check to fix and
+    /// its hint, or at full marks the next exercise. Updates the scorecard like `grade`.
+    Watch(WatchArgs),
     /// Authoring self-check: solutions get full marks, stubs get zero, nothing hangs.
     Check {
         /// Check processes at once (default: the number of cores).
@@ -117,6 +120,29 @@ pub struct GradeArgs {
     /// The format of the written result.
     #[arg(long, value_enum, default_value_t = FormatArg::Toml)]
     format: FormatArg,
+    /// Check processes at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+#[derive(clap::Args)]
+pub struct WatchArgs {
+    /// The exercise (`03_rlock`, `03` or `rlock`). Without it: whichever exercise file is
+    /// saved, starting with the first that lacks full marks in the scorecard.
+    exercise: Option<String>,
+    /// Re-grade on Enter instead of on file events (`q` and Enter quits), for file systems
+    /// whose changes are not reported (some network and container mounts).
+    #[arg(long)]
+    manual: bool,
+    /// How many trials each stress check runs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    trials: Option<u64>,
+    /// Watch and grade a copy of the course instead (a workspace, or its exercises/ folder).
+    #[arg(long, value_name = "DIR")]
+    submission: Option<PathBuf>,
+    /// The scorecard to update (default: scorecard.toml at the workspace root).
+    #[arg(long, value_name = "PATH")]
+    scorecard: Option<PathBuf>,
     /// Check processes at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
@@ -176,6 +202,7 @@ fn main() -> ExitCode {
             jobs,
         } => commands::bench::run(&what, students, jobs),
         Command::Gradescope { out, exercises } => commands::gradescope::run(&out, &exercises),
+        Command::Watch(args) => commands::watch::run(args),
         Command::Check { jobs } => commands::check::run(jobs),
     };
     match result {

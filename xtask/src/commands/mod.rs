@@ -8,6 +8,7 @@ pub mod gradescope;
 pub mod hint;
 pub mod list;
 pub mod report;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 
