@@ -37,8 +37,9 @@ fn compile_fail() {
     for case in &failed {
         let expected = std::fs::read_to_string(case.with_extension("stderr")).unwrap_or_default();
         println!(
-            "\n{} must not compile (the comment at its top says why). With a correct answer the \
-             compiler says:\n\n{expected}",
+            "\n{} failed: it compiled, or its error differs from the recorded one (trybuild's \
+             output above says which). It must not compile (its first comment says why); with \
+             the reference answer the compiler says:\n\n{expected}",
             case.display()
         );
     }
