@@ -28,9 +28,7 @@ pub struct Package {
     /// The size of the zip.
     pub bytes: u64,
     /// Workspace entries left out because they are symbolic links (never followed) or neither
-    /// files nor folders, relative to the root. A relative link to course content that is
-    /// packaged anyway (a solution's `tests/compile-fail`, a second name for its exercise's) is
-    /// left out too, without being listed here.
+    /// files nor folders, relative to the root.
     pub skipped: Vec<PathBuf>,
 }
 
@@ -186,41 +184,11 @@ fn walk(
                 relative: child,
                 mode,
             });
-        } else if !(kind.is_symlink() && names_packaged_content(root, &child)) {
+        } else {
             skipped.push(child);
         }
     }
     Ok(())
-}
-
-/// Whether the link at `root/link` is relative and names, without leaving `root` or passing
-/// through another link, a file or folder that the walk packages under its own name. The link
-/// is never followed: only its text and the entries it names are looked at.
-fn names_packaged_content(root: &Path, link: &Path) -> bool {
-    use std::path::Component;
-    let Ok(target) = std::fs::read_link(root.join(link)) else {
-        return false;
-    };
-    let mut resolved = link.parent().map(Path::to_path_buf).unwrap_or_default();
-    for component in target.components() {
-        match component {
-            Component::Normal(name) => resolved.push(name),
-            Component::CurDir => {}
-            Component::ParentDir if resolved.pop() => {}
-            _ => return false,
-        }
-    }
-    let mut at = root.to_path_buf();
-    for (depth, component) in resolved.components().enumerate() {
-        at.push(component);
-        let name = component.as_os_str().to_string_lossy();
-        let left_out = name.starts_with('.') || (depth == 0 && name == "target");
-        match std::fs::symlink_metadata(&at) {
-            Ok(meta) if !meta.file_type().is_symlink() && !left_out => {}
-            _ => return false,
-        }
-    }
-    !resolved.as_os_str().is_empty()
 }
 
 /// The learner's results at the root (and ones moved aside as unreadable): never the course.
@@ -297,18 +265,6 @@ mod tests {
         write("target/debug/xtask", 0o755);
         write("grader/checks/target/CACHEDIR.TAG", 0o644);
         std::os::unix::fs::symlink("/etc/passwd", root.join("exercises.link")).unwrap();
-        // A solution's compile-fail cases are a link to its exercise's, packaged under that name.
-        write("exercises/05_event/tests/compile-fail/case.rs", 0o644);
-        std::fs::create_dir_all(root.join("solutions/05_event/tests")).unwrap();
-        std::os::unix::fs::symlink(
-            "../../../exercises/05_event/tests/compile-fail",
-            root.join("solutions/05_event/tests/compile-fail"),
-        )
-        .unwrap();
-        // Relative links that leave the course, or name what is not packaged, are reported.
-        std::os::unix::fs::symlink("../../outside", root.join("solutions/05_event/out.link"))
-            .unwrap();
-        std::os::unix::fs::symlink("../../.git", root.join("solutions/05_event/git.link")).unwrap();
         dir
     }
 
@@ -320,14 +276,7 @@ mod tests {
         std::fs::write(&out, "old").unwrap();
         let package = package(dir.path(), &out, &["05".into()]).unwrap();
         assert_eq!(package.exercises, ["05_event"]);
-        assert_eq!(
-            package.skipped,
-            [
-                PathBuf::from("exercises.link"),
-                PathBuf::from("solutions/05_event/git.link"),
-                PathBuf::from("solutions/05_event/out.link"),
-            ]
-        );
+        assert_eq!(package.skipped, [PathBuf::from("exercises.link")]);
 
         let mut zip = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
         let mut names: Vec<String> = zip.file_names().map(String::from).collect();
@@ -344,7 +293,6 @@ mod tests {
             "source/.cargo/config.toml".into(),
             "source/Cargo.toml".into(),
             "source/exercises.toml".into(),
-            "source/exercises/05_event/tests/compile-fail/case.rs".into(),
             "source/tools/run.sh".into(),
         ];
         expected.append(&mut checks);
