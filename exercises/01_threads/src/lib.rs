@@ -61,6 +61,10 @@
 //! - **Busy-waiting**: a thread blocked in `join` or `shutdown` sleeps; the grader measures CPU.
 //!
 //! Run the visible tests with `cargo test -p threads`.
+//!
+//! What must not compile (a target that takes an `Rc` along or borrows a local, a `Runnable`
+//! holding an `Rc`) is in `tests/compile-fail/`, each case beside the compiler's error:
+//! `cargo test -p threads` checks your types against them.
 
 use std::cell::RefCell;
 use std::fmt;

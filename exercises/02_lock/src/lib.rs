@@ -61,6 +61,10 @@
 //!
 //! Run the visible tests with `cargo test -p lock`; the hidden checks also hammer the lock with
 //! many threads under a scheduler that injects yields and spurious wake-ups.
+//!
+//! What must not compile (a guard sent to another thread, a `Mutex<Rc<_>>` shared, a guard
+//! outliving its mutex) is in `tests/compile-fail/`, each case beside the compiler's error:
+//! `cargo test -p lock` checks your types against them.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -211,8 +215,10 @@ impl<T> Mutex<T> {
 /// Access to the value of a locked [`Mutex`]; unlocks when dropped.
 pub struct MutexGuard<'a, T> {
     mutex: &'a Mutex<T>,
-    /// Keeps the guard on the thread that locked (`!Send`): a raw pointer is not `Send`.
-    not_send: PhantomData<*const ()>,
+    // TODO: as it stands this guard is `Send` (a `&Mutex<T>` is, when the Mutex is Sync), so a
+    // thread could unlock a mutex another thread locked: `cargo test -p lock` shows it
+    // (tests/compile-fail/guard_sent_to_another_thread.rs). A zero-sized marker field fixes it:
+    // `PhantomData<*const ()>`, since a raw pointer is neither `Send` nor `Sync`.
 }
 
 impl<T> Deref for MutexGuard<'_, T> {

@@ -63,6 +63,10 @@
 //! The grader runs hidden checks on all of this, many times, with a backend that perturbs the
 //! schedule and wakes sleepers spuriously, and measures the CPU your blocked threads burn.
 //! Run the visible tests with `cargo test -p rlock`.
+//!
+//! What must not compile (an `RLockGuard` sent to another thread, a `ReentrantMutex<Rc<_>>` shared,
+//! `&mut` through a reentrant guard) is in `tests/compile-fail/`, each case beside the compiler's
+//! error: `cargo test -p rlock` checks your types against them.
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::error;
@@ -171,8 +175,9 @@ impl Default for RLock {
 /// Holds one acquire of an [`RLock`]; dropping it releases that acquire. `!Send`.
 pub struct RLockGuard<'a> {
     rlock: &'a RLock,
-    /// `*const ()` is neither `Send` nor `Sync`: keeps the guard on the owning thread.
-    _not_send: PhantomData<*const ()>,
+    // TODO: as it stands this guard is `Send`, so another thread could release the owner's
+    // acquire: `cargo test -p rlock` shows it (tests/compile-fail/guard_sent_to_another_thread.rs).
+    // Keep it on the owning thread as ReentrantMutexGuard below does.
 }
 
 impl Drop for RLockGuard<'_> {

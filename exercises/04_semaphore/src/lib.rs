@@ -48,6 +48,10 @@
 //! The grader runs hidden checks on all of this, many times, with a backend that perturbs the
 //! schedule and wakes sleepers spuriously, and measures the CPU your blocked threads burn.
 //! Run the visible tests with `cargo test -p semaphore`.
+//!
+//! What must not compile (a permit outliving its semaphore, a pool moved while a connection is out)
+//! is in `tests/compile-fail/`, each case beside the compiler's error: `cargo test -p semaphore`
+//! checks your types against them.
 
 use std::error;
 use std::fmt;

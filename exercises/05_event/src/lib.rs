@@ -46,6 +46,10 @@
 //!
 //! The grader checks all of the above under a schedule-perturbing backend (random yields and
 //! spurious futex returns), and measures that blocked waiters burn no CPU.
+//!
+//! What must not compile (a timer action that takes an `Rc` along or borrows a local) is in
+//! `tests/compile-fail/`, each case beside the compiler's error: `cargo test -p event` checks your
+//! types against them.
 
 use std::fmt;
 

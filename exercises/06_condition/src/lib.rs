@@ -53,6 +53,10 @@
 //!
 //! The grader checks these under a schedule-perturbing backend (random yields, spurious futex
 //! returns), with many producers and consumers, and measures that blocked waiters burn no CPU.
+//!
+//! What must not compile (a guard sent to another thread, a `Condition<Rc<_>>` shared, a reference
+//! into the data held across `wait`) is in `tests/compile-fail/`, each case beside the compiler's
+//! error: `cargo test -p condition` checks your types against them.
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
@@ -80,10 +84,12 @@ unsafe impl<T: Send> Sync for Condition<T> {}
 /// Holds the lock of a [`Condition`]; gives access to the data and to `wait`/`notify`.
 ///
 /// Dropping the guard releases the lock. The guard stands for "this thread holds the lock", so
-/// it must stay on its thread: the `PhantomData<*const ()>` makes it neither `Send` nor `Sync`.
+/// it must stay on its thread (`!Send`).
 pub struct ConditionGuard<'a, T> {
     condition: &'a Condition<T>,
-    _not_send: PhantomData<*const ()>,
+    // TODO: as it stands this guard is `Send`: `cargo test -p condition` shows what must not
+    // compile (tests/compile-fail/guard_sent_to_another_thread.rs). A zero-sized
+    // `PhantomData<*const ()>` field makes it neither `Send` nor `Sync` (a raw pointer is neither).
 }
 
 impl<T> Condition<T> {

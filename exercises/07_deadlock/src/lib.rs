@@ -57,6 +57,10 @@
 //! reads totals under load, checks error order, seats 2 to 8 philosophers, and drives a `Lockdep`
 //! through inverted orders (concurrent and sequential), longer cycles, self re-locks, consistent
 //! orders that must never be reported, and several independent `Lockdep`s.
+//!
+//! What must not compile (a `TrackedGuard` sent to another thread, a `TrackedMutex<Rc<_>>` shared)
+//! is in `tests/compile-fail/`, each case beside the compiler's error: `cargo test -p deadlock`
+//! checks your types against them.
 
 //!
 //! Your work: every `// TODO:` below. Run the visible tests with `cargo test -p deadlock` (they
@@ -65,7 +69,6 @@
 use std::collections::{HashMap, HashSet};
 use std::error::Error;
 use std::fmt;
-use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use blocks::sync::{Arc, Mutex};
@@ -204,8 +207,9 @@ impl<T> TrackedMutex<T> {
 /// Access to a locked [`TrackedMutex`]'s data; unlocks on drop. `!Send`.
 pub struct TrackedGuard<'a, T> {
     mutex: &'a TrackedMutex<T>,
-    // TODO: whatever keeps the data locked (e.g. a blocks::sync::MutexGuard<'a, T>).
-    _not_send: PhantomData<*const ()>,
+    // TODO: whatever keeps the data locked, e.g. a `blocks::sync::MutexGuard<'a, T>` (std's
+    // guard, `!Send`, which keeps this one on its thread too). As it stands this guard is `Send`:
+    // `cargo test -p deadlock` shows it (tests/compile-fail/guard_sent_to_another_thread.rs).
 }
 
 impl<T> Deref for TrackedGuard<'_, T> {

@@ -47,6 +47,10 @@
 //!
 //! Your work: every `// TODO:` below. Run the visible tests with `cargo test -p barrier` (they
 //! fail until you are done), then `cargo xtask grade 08_barrier`.
+//!
+//! What must not compile (an action that captures a `Cell` or borrows a local, a barrier used after
+//! `with_timeout`) is in `tests/compile-fail/`, each case beside the compiler's error:
+//! `cargo test -p barrier` checks your types against them.
 
 use std::error::Error;
 use std::fmt;

@@ -51,6 +51,11 @@
 //!   checks once; `Duration::MAX` means "no deadline" and must not panic.
 //! - **Shutdown**: it must also wait for non-daemon threads started while it waits, and must not
 //!   wait for daemon threads.
+//!
+//! The exercise's compile-fail cases (a target that takes an `Rc` along or borrows a local, a
+//! `Runnable` holding an `Rc`; `tests/compile-fail/` links to
+//! `exercises/01_threads/tests/compile-fail/`) pass against this answer:
+//! `cargo test -p threads-solution --test compile_fail`.
 
 use std::cell::RefCell;
 use std::fmt;

@@ -37,6 +37,11 @@
 //!   zero timeout tries once; `Duration::MAX` means "no deadline" and must not panic. A timed
 //!   acquire that fails leaves the lock exactly as it was.
 //! - **guards**: a guard releases the lock when it is dropped, including while a panic unwinds.
+//!
+//! The exercise's compile-fail cases (a guard sent to another thread, a `Mutex<Rc<_>>` shared, a
+//! guard outliving its mutex; `tests/compile-fail/` links to
+//! `exercises/02_lock/tests/compile-fail/`) pass against this answer:
+//! `cargo test -p lock-solution --test compile_fail`.
 
 use std::cell::UnsafeCell;
 use std::fmt;

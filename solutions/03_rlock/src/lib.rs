@@ -52,6 +52,11 @@
 //! - **Lost wake-ups and busy-waiting**: a blocked thread sleeps and is woken by the last release.
 //! - **Money in flight**: a `Ledger::transfer` that releases the lock between the withdrawal and
 //!   the deposit lets `total()` see the money nowhere.
+//!
+//! The exercise's compile-fail cases (an `RLockGuard` sent to another thread, a
+//! `ReentrantMutex<Rc<_>>` shared, `&mut` through a reentrant guard; `tests/compile-fail/` links to
+//! `exercises/03_rlock/tests/compile-fail/`) pass against this answer:
+//! `cargo test -p rlock-solution --test compile_fail`.
 
 use std::cell::{RefCell, UnsafeCell};
 use std::error;

@@ -41,6 +41,10 @@
 //! - **Busy-waiting**: a waiter sleeps until a release, no spinning, no polling.
 //! - **Timeouts**: not early, not ignored, zero means "try once", `Duration::MAX` never panics.
 //! - **A serialized pool**: the pool must let `size` connections out at once under demand.
+//!
+//! The exercise's compile-fail cases (a permit outliving its semaphore, a pool moved while a
+//! connection is out; `tests/compile-fail/` links to `exercises/04_semaphore/tests/compile-fail/`)
+//! pass against this answer: `cargo test -p semaphore-solution --test compile_fail`.
 
 use std::error;
 use std::fmt;

@@ -49,6 +49,11 @@
 //!
 //! The grader checks these under a schedule-perturbing backend (random yields, spurious futex
 //! returns), with many producers and consumers, and measures that blocked waiters burn no CPU.
+//!
+//! The exercise's compile-fail cases (a guard sent to another thread, a `Condition<Rc<_>>` shared,
+//! a reference into the data held across `wait`; `tests/compile-fail/` links to
+//! `exercises/06_condition/tests/compile-fail/`) pass against this answer:
+//! `cargo test -p condition-solution --test compile_fail`.
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;

@@ -57,6 +57,11 @@
 //! reads totals under load, checks error order, seats 2 to 8 philosophers, and drives a `Lockdep`
 //! through inverted orders (concurrent and sequential), longer cycles, self re-locks, consistent
 //! orders that must never be reported, and several independent `Lockdep`s.
+//!
+//! The exercise's compile-fail cases (a `TrackedGuard` sent to another thread, a
+//! `TrackedMutex<Rc<_>>` shared; `tests/compile-fail/` links to
+//! `exercises/07_deadlock/tests/compile-fail/`) pass against this answer:
+//! `cargo test -p deadlock-solution --test compile_fail`.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::error::Error;

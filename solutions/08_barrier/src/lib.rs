@@ -43,6 +43,11 @@
 //! sees another generation's phase, the indices, the action (once, before the release), breaking
 //! by timeout, `abort`, `reset` and panicking actions (nobody may hang), `n_waiting`, that blocked
 //! threads sleep, and `smooth` bit for bit.
+//!
+//! The exercise's compile-fail cases (an action that captures a `Cell` or borrows a local, a
+//! barrier used after `with_timeout`; `tests/compile-fail/` links to
+//! `exercises/08_barrier/tests/compile-fail/`) pass against this answer:
+//! `cargo test -p barrier-solution --test compile_fail`.
 
 use std::error::Error;
 use std::fmt;
