@@ -323,6 +323,11 @@ impl Lockstep {
         std::mem::take(&mut self.shared.lock().events)
     }
 
+    /// The participant that took `lock` and has not released it, if any.
+    pub fn holder(&self, lock: &crate::sync::Lock) -> Option<usize> {
+        self.shared.lock().holders.get(&lock_id(lock)).copied()
+    }
+
     /// Participant `index`'s virtual time.
     pub fn clock(&self, index: usize) -> Duration {
         Duration::from_nanos(self.shared.lock().seats[index].clock)
