@@ -245,27 +245,14 @@ impl Lockstep {
         (Lockstep { shared }, tickets)
     }
 
-    /// Waits (at most `limit`, real time) until every participant has entered and the one with
-    /// the turn has stopped at its next scheduling point, then gives the next turn.
+    /// Gives one participant one turn and waits until it stops at its next scheduling point (or
+    /// leaves), so that between steps every participant stands still and the check may look at
+    /// (and change) what they share. The first step first waits for every participant to enter.
+    /// `limit` is real time, for each of those waits.
     pub fn step(&self, limit: Duration) -> Step {
-        let deadline = Instant::now() + limit;
-        let mut state = self.shared.lock();
-        loop {
-            let busy = state
-                .seats
-                .iter()
-                .position(|s| matches!(s.status, Status::Absent | Status::Running));
-            let Some(busy) = busy else { break };
-            let now = Instant::now();
-            if now >= deadline {
-                return Step::Stuck(busy);
-            }
-            state = self
-                .shared
-                .driver
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+        let (mut state, settled) = self.settle(self.shared.lock(), limit);
+        if let Err(busy) = settled {
+            return Step::Stuck(busy);
         }
         if let Some(blocked) = state.hold_and_wait.take() {
             return Step::HoldAndWait(blocked);
@@ -310,7 +297,39 @@ impl Lockstep {
         seat.status = Status::Running;
         seat.granted = true;
         self.shared.seats[index].notify_one();
-        Step::Ran(index)
+        match self.settle(state, limit).1 {
+            Ok(()) => Step::Ran(index),
+            Err(busy) => Step::Stuck(busy),
+        }
+    }
+
+    /// Waits until every participant has entered and none has the turn; else the one that
+    /// kept the schedule busy for `limit`.
+    fn settle<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        limit: Duration,
+    ) -> (MutexGuard<'a, State>, Result<(), usize>) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let busy = state
+                .seats
+                .iter()
+                .position(|s| matches!(s.status, Status::Absent | Status::Running));
+            let Some(busy) = busy else {
+                return (state, Ok(()));
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return (state, Err(busy));
+            }
+            state = self
+                .shared
+                .driver
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 
     /// The check released `lock` itself (from outside the schedule), between two steps.
