@@ -16,9 +16,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use deadlock::{
-    dine, lock_all, Bank, LockOrderViolation, Lockdep, TrackedMutex, TransferError,
-};
+use deadlock::{dine, lock_all, Bank, LockOrderViolation, Lockdep, TrackedMutex, TransferError};
 use harness::blocks::sync::Lock;
 use harness::lockstep::{lock_id, Event, Lockstep, Op, RandMode, Step};
 use harness::{ensure, ensure_eq, fail, join_all, spawn_together, within, Trial, Usage, XorShift};
@@ -991,17 +989,17 @@ enum Contest {
     Broken(String),
 }
 
-/// `threads` threads each take every one of `locks` locks, in orders that collide (the second
-/// thread reverses the first's, the third rotates it), `rounds` times, under a lock-step
-/// schedule with rand streams from the trial's seed. `stop_at_hold_and_wait` ends the contest
-/// at the first thread that waits while holding.
-fn contest(t: &mut Trial, stop_at_hold_and_wait: bool) -> (String, Contest) {
+/// The lock-step contests of a trial, as each thread's order of locks: every thread takes the
+/// same locks in orders that collide (the second thread reverses the first's, a third rotates
+/// it); then a ring, where thread i takes locks i and i + 1 of three, so that whatever order
+/// an implementation takes them in (even one global order), some thread holds one lock while
+/// another holds the next.
+fn contests(t: &mut Trial) -> Vec<Vec<Vec<usize>>> {
     let threads = t.rng().usize(2..=3);
     let count = t.rng().usize(2..=3);
-    let rounds = 3;
     let mut first: Vec<usize> = (0..count).collect();
     t.rng().shuffle(&mut first);
-    let orders: Vec<Vec<usize>> = (0..threads)
+    let same_set = (0..threads)
         .map(|i| {
             let mut order = first.clone();
             match i {
@@ -1012,10 +1010,30 @@ fn contest(t: &mut Trial, stop_at_hold_and_wait: bool) -> (String, Contest) {
             order
         })
         .collect();
+    let backwards = t.rng().bool();
+    let ring = (0..3)
+        .map(|i| {
+            let pair = vec![i, (i + 1) % 3];
+            if backwards {
+                pair.into_iter().rev().collect()
+            } else {
+                pair
+            }
+        })
+        .collect();
+    vec![same_set, ring]
+}
+
+/// Threads take their locks (`orders[i]` for thread i) with lock_all, `rounds` times each,
+/// under a lock-step schedule with rand streams from the trial's seed. `stop_at_hold_and_wait`
+/// ends the contest at the first thread that waits while holding.
+fn contest(t: &Trial, orders: Vec<Vec<usize>>, stop_at_hold_and_wait: bool) -> (String, Contest) {
+    let threads = orders.len();
+    let count = orders.iter().flatten().max().map_or(0, |&m| m + 1);
+    let rounds = 3;
     let setup = format!(
-        "{threads} threads calling lock_all {rounds} times each on the locks {} (taking them in \
+        "{threads} threads calling lock_all {rounds} times each on {count} locks (taking them in \
          the orders {})",
-        order_names(&(0..count).collect::<Vec<_>>()),
         orders
             .iter()
             .map(|o| order_names(o))
@@ -1225,38 +1243,42 @@ fn lock_all_takes_every_lock(t: &mut Trial) {
 /// Lock-step contest: a thread that waits for a lock (`acquire`) while holding another is a
 /// deadlock waiting to happen, seen the moment it waits.
 fn lock_all_never_waits_holding(t: &mut Trial) {
-    let (setup, outcome) = contest(t, true);
-    match outcome {
-        Contest::HoldAndWait(what) => fail!(
-            "{setup}: {what}. Waiting while holding is how deadlocks form (two threads taking \
+    for orders in contests(t) {
+        let (setup, outcome) = contest(t, orders, true);
+        match outcome {
+            Contest::HoldAndWait(what) => fail!(
+                "{setup}: {what}. Waiting while holding is how deadlocks form (two threads taking \
              [a, b] and [b, a] that way wait for each other forever): take each lock with \
              try_acquire, and on a refusal give back what you took"
-        ),
-        Contest::Deadlock(what) => fail!("{setup}: a deadlock: {what}"),
-        Contest::Broken(what) => fail!("{setup}: {what}"),
-        // A livelock is the business of lock_all_no_livelock.
-        Contest::Finished | Contest::NoProgress(_) => {}
+            ),
+            Contest::Deadlock(what) => fail!("{setup}: a deadlock: {what}"),
+            Contest::Broken(what) => fail!("{setup}: {what}"),
+            // A livelock is the business of lock_all_no_livelock.
+            Contest::Finished | Contest::NoProgress(_) => {}
+        }
     }
 }
 
 /// Lock-step contest: with a random back-off the threads fall out of step and each round ends;
 /// with none, or a fixed one, the same round repeats forever.
 fn lock_all_no_livelock(t: &mut Trial) {
-    let (setup, outcome) = contest(t, false);
-    match outcome {
-        Contest::Finished | Contest::HoldAndWait(_) => {}
-        Contest::NoProgress(what) => fail!(
+    for orders in contests(t) {
+        let (setup, outcome) = contest(t, orders, false);
+        match outcome {
+            Contest::Finished | Contest::HoldAndWait(_) => {}
+            Contest::NoProgress(what) => fail!(
             "{setup}, under a lock-step schedule (each lock operation, sleep, yield and random \
              draw is one turn; sleeping passes virtual time): {what}. A livelock: the threads \
              take and give back their locks in step, forever. Retrying at once, or after the \
              same pause every time, keeps them in step; pause for a RANDOM time \
              (blocks::rand::below) from a window that grows after each refusal"
         ),
-        Contest::Deadlock(what) => fail!(
-            "{setup}: no thread can go on, a deadlock: {what}. lock_all must never wait for a \
+            Contest::Deadlock(what) => fail!(
+                "{setup}: no thread can go on, a deadlock: {what}. lock_all must never wait for a \
              lock while holding another"
-        ),
-        Contest::Broken(what) => fail!("{setup}: {what}"),
+            ),
+            Contest::Broken(what) => fail!("{setup}: {what}"),
+        }
     }
 }
 
@@ -1481,7 +1503,9 @@ fn lock_all_backoff_grows(t: &mut Trial) {
         pauses.len()
     );
     ensure!(
-        pauses.iter().any(|&(time, yields)| !time.is_zero() || yields > 0),
+        pauses
+            .iter()
+            .any(|&(time, yields)| !time.is_zero() || yields > 0),
         "{setup}: it retried at once after every refusal (no sleep, no yield): no back-off at \
          all"
     );

@@ -54,15 +54,30 @@ pub struct Event {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// `try_acquire` or `acquire_timeout(0)`: whether it took the lock.
-    TryAcquire { lock: usize, taken: bool },
+    TryAcquire {
+        lock: usize,
+        taken: bool,
+    },
     /// A blocking `acquire` or `acquire_timeout(t > 0)`, when it returned.
-    Acquire { lock: usize, taken: bool },
-    Release { lock: usize, ok: bool },
-    Locked { lock: usize, locked: bool },
+    Acquire {
+        lock: usize,
+        taken: bool,
+    },
+    Release {
+        lock: usize,
+        ok: bool,
+    },
+    Locked {
+        lock: usize,
+        locked: bool,
+    },
     /// `sleep`, `park_timeout`, or a `futex::wait_timeout` that would sleep: virtual time.
     Sleep(Duration),
     Yield,
-    Rand { n: u64, value: u64 },
+    Rand {
+        n: u64,
+        value: u64,
+    },
     /// An untimed `park` or `futex::wait`: the real call follows.
     Park,
 }
@@ -105,7 +120,10 @@ enum Status {
     /// Stopped at a scheduling point, ready to go at its clock.
     Waiting,
     /// Waiting for a lock; also ready at `deadline` (virtual) if it has one.
-    Blocked { lock: usize, deadline: Option<u64> },
+    Blocked {
+        lock: usize,
+        deadline: Option<u64>,
+    },
     /// Has the turn.
     Running,
     Done,

@@ -403,7 +403,10 @@ mod tests {
         held.release().unwrap();
         let attempts = deadline(move || worker.join().unwrap());
         assert!(took_free, "lock_all kept `free` while waiting for `held`");
-        assert!(attempts > 1, "{attempts} attempts, but the first one was refused");
+        assert!(
+            attempts > 1,
+            "{attempts} attempts, but the first one was refused"
+        );
     }
 
     #[test]

@@ -564,7 +564,7 @@ pub fn lock_all(locks: &[&Lock]) -> usize {
         // Give back what this attempt took BEFORE pausing: holding it while sleeping is
         // holding it while waiting, the very thing that deadlocks.
         for lock in &locks[..taken] {
-            lock.release().expect("lock_all releases only locks it took");
+            lock.release().expect("taken by this attempt");
         }
         // A random pause (the same pause for everyone keeps colliding threads in step), from
         // a window that grows with every refusal.

@@ -554,10 +554,11 @@ fn lock_all_gives_back_what_it_took_while_a_lock_is_held() {
         thread::sleep(Duration::from_millis(1));
     }
     locks[2].release().unwrap();
-    let attempts = deadline("lock_all after the release", move || {
-        worker.join().unwrap()
-    });
-    assert!(attempts > 1, "{attempts} attempts, but the first was refused");
+    let attempts = deadline("lock_all after the release", move || worker.join().unwrap());
+    assert!(
+        attempts > 1,
+        "{attempts} attempts, but the first was refused"
+    );
     assert!(locks.iter().all(Lock::locked));
 }
 
