@@ -1269,8 +1269,9 @@ fn lock_all_no_livelock(t: &mut Trial) {
             Contest::NoProgress(what) => fail!(
             "{setup}, under a lock-step schedule (each lock operation, sleep, yield and random \
              draw is one turn; sleeping passes virtual time): {what}. A livelock: the threads \
-             take and give back their locks in step, forever. Retrying at once, or after the \
-             same pause every time, keeps them in step; pause for a RANDOM time \
+             take and give back their locks in step, forever (or keep what they took while \
+             they retry the rest). Retrying at once, or after the same pause every time, \
+             keeps them in step; give back everything, then pause for a RANDOM time \
              (blocks::rand::below) from a window that grows after each refusal"
         ),
             Contest::Deadlock(what) => fail!(
