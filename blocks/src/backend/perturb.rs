@@ -82,7 +82,7 @@ pub fn random_u64() -> u64 {
         let (seen, mut counter) = r.get();
         if seen != epoch {
             let rank = DRAWERS.fetch_add(1, Relaxed);
-            counter = crate::rand::mix(SEED.load(Relaxed) ^ 0x5EED_0F_BAC0_FF)
+            counter = crate::rand::mix(SEED.load(Relaxed) ^ 0x5EED_0FBA_C0FF)
                 ^ (rank + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
         counter = counter.wrapping_add(0x9E37_79B9_7F4A_7C15);
