@@ -90,24 +90,3 @@ pub fn random_u64() -> u64 {
         crate::rand::mix(counter)
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_seed_replays_the_draws_of_each_thread() {
-        let draws = |seed| {
-            configure(seed, 0);
-            let here: Vec<u64> = (0..4).map(|_| crate::rand::below(1 << 40)).collect();
-            let there = std::thread::spawn(|| crate::rand::below(1 << 40))
-                .join()
-                .unwrap();
-            (here, there)
-        };
-        let first = draws(42);
-        assert_eq!(first, draws(42));
-        assert_ne!(first, draws(43));
-        assert!(!first.0.contains(&first.1), "threads share a stream");
-    }
-}
