@@ -24,13 +24,18 @@
 //! setter.join().unwrap();
 //! ```
 
-use crate::backend;
-use crate::sync::atomic::AtomicU32;
+use crate::backend::{self, lockstep};
+use crate::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use crate::time::Duration;
 
 /// Sleeps while `atomic` holds `expected`. Returns at once if it holds something else; may
 /// return spuriously.
 pub fn wait(atomic: &AtomicU32, expected: u32) {
+    if let Some(participant) = lockstep::participant() {
+        if participant.turn() {
+            participant.record(lockstep::Op::Park);
+        }
+    }
     backend::sync_point();
     if !backend::spurious_wake() {
         sys::wait(atomic, expected, None);
@@ -39,6 +44,15 @@ pub fn wait(atomic: &AtomicU32, expected: u32) {
 
 /// Like [`wait`], returning after at most `timeout` (a huge timeout means none).
 pub fn wait_timeout(atomic: &AtomicU32, expected: u32, timeout: Duration) {
+    if let Some(participant) = lockstep::participant() {
+        if participant.turn() {
+            // Relaxed: only whether to sleep is decided, as the kernel's own check does.
+            if atomic.load(Relaxed) == expected {
+                participant.sleep(timeout);
+            }
+            return;
+        }
+    }
     backend::sync_point();
     if !backend::spurious_wake() {
         sys::wait(atomic, expected, Some(timeout));

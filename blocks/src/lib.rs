@@ -12,16 +12,25 @@
 //! | [`futex`] | `wait`, `wait_timeout`, `wake_one`, `wake_all` on an `AtomicU32` |
 //! | [`thread`] | std's threads, `park`, plus [`thread::current_id`] |
 //! | [`time`] | `Duration`, `Instant` |
+//! | [`rand`] | [`rand::below`], for randomized back-off |
 
 pub mod futex;
+pub mod rand;
 pub mod sync;
 pub mod thread;
 pub mod time;
 
 mod backend;
 
-/// Hooks for the grader's perturbing backend. Not part of the course: exercises may not use it.
+/// Hooks for the grader's backends. Not part of the course: exercises may not use it.
 #[doc(hidden)]
 pub mod __grader {
     pub use crate::backend::configure;
+
+    /// The lock-step scheduler of the livelock and deadlock checks.
+    pub mod lockstep {
+        pub use crate::backend::lockstep::{
+            lock_id, Blocked, Event, Lockstep, Op, Participation, RandMode, Step, Ticket,
+        };
+    }
 }

@@ -1,7 +1,10 @@
 //! Hidden checks of 07_deadlock: a `Bank` with one lock per account (no deadlock whatever the
-//! directions, consistent totals, errors in order), the dining philosophers, and `Lockdep`
+//! directions, consistent totals, errors in order), the dining philosophers, `Lockdep`
 //! (cycles refused before blocking whatever the timing, no false positives, per-thread held sets,
-//! independent registries).
+//! independent registries), and `lock_all` (no deadlock, no livelock, a growing random back-off
+//! that sleeps empty-handed), mostly under the lock-step schedule of `blocks`, where every lock
+//! operation, sleep, yield and random draw is one turn and sleeping passes virtual time, so a
+//! livelock is a round that repeats forever, seen after a fixed number of turns, never by luck.
 //!
 //! Each check exercises one part, so that an implementation that deadlocks in one place (say,
 //! a transfer that locks "from" then "to") loses the points of that behaviour only: the other
@@ -13,7 +16,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use deadlock::{dine, Bank, LockOrderViolation, Lockdep, TrackedMutex, TransferError};
+use deadlock::{dine, lock_all, Bank, LockOrderViolation, Lockdep, TrackedMutex, TransferError};
+use harness::blocks::sync::Lock;
+use harness::lockstep::{lock_id, Event, Lockstep, Op, RandMode, Step};
 use harness::{ensure, ensure_eq, fail, join_all, spawn_together, within, Trial, Usage, XorShift};
 
 /// How long a call that should return may take before the check calls it blocked.
@@ -925,6 +930,639 @@ fn waiters_sleep(_t: &mut Trial) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// lock_all
+
+/// Real time a participant of a lock-step schedule may run before reaching its next scheduling
+/// point (a lock operation, sleep, yield or draw): beyond it, it spins or blocks elsewhere.
+const STEP_LIMIT: Duration = Duration::from_secs(3);
+/// Turns without any `lock_all` returning, after which threads are livelocked. A random,
+/// growing back-off separates two threads within a few dozen turns.
+const PROGRESS_STEPS: usize = 10_000;
+
+/// Lock names for messages: `a`, `b`, `c`...
+fn lock_name(i: usize) -> String {
+    char::from(b'a' + i as u8).to_string()
+}
+
+/// The names of `order`'s locks, as a list.
+fn order_names(order: &[usize]) -> String {
+    let names: Vec<String> = order.iter().map(|&i| lock_name(i)).collect();
+    format!("[{}]", names.join(", "))
+}
+
+/// The name of the lock with id `id` among `locks`.
+fn name_of(locks: &[Lock], id: usize) -> String {
+    locks
+        .iter()
+        .position(|l| lock_id(l) == id)
+        .map_or_else(|| "a lock of its own".to_string(), lock_name)
+}
+
+/// A failed (or timed-out) acquisition.
+fn is_refusal(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::TryAcquire { taken: false, .. } | Op::Acquire { taken: false, .. }
+    )
+}
+
+fn is_attempt(op: &Op) -> bool {
+    matches!(op, Op::TryAcquire { .. } | Op::Acquire { .. })
+}
+
+fn is_pause(op: &Op) -> bool {
+    matches!(op, Op::Sleep(_) | Op::Yield | Op::Park)
+}
+
+/// How a lock-step contest of several threads ended.
+enum Contest {
+    /// Every thread made every round.
+    Finished,
+    /// No lock_all returned within PROGRESS_STEPS turns.
+    NoProgress(String),
+    /// A thread waited for a lock while holding another.
+    HoldAndWait(String),
+    /// Threads wait for locks that no thread can release.
+    Deadlock(String),
+    /// Something else went wrong (the message says what).
+    Broken(String),
+}
+
+/// The lock-step contests of a trial, as each thread's order of locks: every thread takes the
+/// same locks in orders that collide (the second thread reverses the first's, a third rotates
+/// it); then a ring, where thread i takes locks i and i + 1 of three, so that whatever order
+/// an implementation takes them in (even one global order), some thread holds one lock while
+/// another holds the next.
+fn contests(t: &mut Trial) -> Vec<Vec<Vec<usize>>> {
+    let threads = t.rng().usize(2..=3);
+    let count = t.rng().usize(2..=3);
+    let mut first: Vec<usize> = (0..count).collect();
+    t.rng().shuffle(&mut first);
+    let same_set = (0..threads)
+        .map(|i| {
+            let mut order = first.clone();
+            match i {
+                0 => {}
+                1 => order.reverse(),
+                _ => order.rotate_left(1),
+            }
+            order
+        })
+        .collect();
+    let backwards = t.rng().bool();
+    let ring = (0..3)
+        .map(|i| {
+            let pair = vec![i, (i + 1) % 3];
+            if backwards {
+                pair.into_iter().rev().collect()
+            } else {
+                pair
+            }
+        })
+        .collect();
+    vec![same_set, ring]
+}
+
+/// Threads take their locks (`orders[i]` for thread i) with lock_all, `rounds` times each,
+/// under a lock-step schedule with rand streams from the trial's seed. `stop_at_hold_and_wait`
+/// ends the contest at the first thread that waits while holding.
+fn contest(t: &Trial, orders: Vec<Vec<usize>>, stop_at_hold_and_wait: bool) -> (String, Contest) {
+    let threads = orders.len();
+    let count = orders.iter().flatten().max().map_or(0, |&m| m + 1);
+    let rounds = 3;
+    let setup = format!(
+        "{threads} threads calling lock_all {rounds} times each on {count} locks (taking them in \
+         the orders {})",
+        orders
+            .iter()
+            .map(|o| order_names(o))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let locks: Arc<Vec<Lock>> = Arc::new((0..count).map(|_| Lock::new()).collect());
+    let returned: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..threads).map(|_| AtomicUsize::new(0)).collect());
+    let (lockstep, tickets) = Lockstep::new(threads, RandMode::Seeded(t.seed()));
+    let workers: Vec<_> = tickets
+        .into_iter()
+        .zip(orders.clone())
+        .enumerate()
+        .map(|(i, (ticket, order))| {
+            let (locks, returned) = (Arc::clone(&locks), Arc::clone(&returned));
+            harness::spawn(move || {
+                let _seat = ticket.enter();
+                for _ in 0..rounds {
+                    let mine: Vec<&Lock> = order.iter().map(|&l| &locks[l]).collect();
+                    lock_all(&mine);
+                    returned[i].fetch_add(1, SeqCst);
+                    for lock in mine {
+                        let _ = lock.release();
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut seen = vec![0; threads];
+    let mut quiet = 0;
+    let mut refusals = 0usize;
+    let mut pauses: BTreeSet<Duration> = BTreeSet::new();
+    let mut draws = 0usize;
+    let outcome = loop {
+        let step = lockstep.step(STEP_LIMIT);
+        for event in lockstep.events() {
+            match event.op {
+                Op::TryAcquire { taken: false, .. } | Op::Acquire { taken: false, .. } => {
+                    refusals += 1
+                }
+                Op::Sleep(d) => {
+                    pauses.insert(d);
+                }
+                Op::Rand { .. } => draws += 1,
+                _ => {}
+            }
+        }
+        match step {
+            Step::Ran(_) => {}
+            Step::Finished => break Contest::Finished,
+            Step::HoldAndWait(blocked) => {
+                if stop_at_hold_and_wait {
+                    break Contest::HoldAndWait(format!(
+                        "thread {} waited for lock {} (a blocking acquire) while holding {}",
+                        blocked.participant,
+                        name_of(&locks, blocked.lock),
+                        blocked
+                            .holding
+                            .iter()
+                            .map(|&id| name_of(&locks, id))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ));
+                }
+            }
+            Step::Deadlock(blocked) => {
+                let waits: Vec<String> = blocked
+                    .iter()
+                    .map(|b| {
+                        format!(
+                            "thread {} waits for {} holding [{}]",
+                            b.participant,
+                            name_of(&locks, b.lock),
+                            b.holding
+                                .iter()
+                                .map(|&id| name_of(&locks, id))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })
+                    .collect();
+                break Contest::Deadlock(waits.join("; "));
+            }
+            Step::Stuck(thread) => {
+                break Contest::Broken(format!(
+                    "thread {thread} ran for {STEP_LIMIT:?} without calling a lock operation, \
+                     sleep, yield or blocks::rand (spinning, or blocking on something else than \
+                     the locks)"
+                ))
+            }
+        }
+        quiet += 1;
+        for (i, count) in returned.iter().enumerate() {
+            let now = count.load(SeqCst);
+            if now != seen[i] {
+                seen[i] = now;
+                quiet = 0;
+                // The thread stopped right after lock_all returned: it must hold its locks.
+                let missing: Vec<String> = orders[i]
+                    .iter()
+                    .filter(|&&l| lockstep.holder(&locks[l]) != Some(i))
+                    .map(|&l| lock_name(l))
+                    .collect();
+                if !missing.is_empty() {
+                    let message = format!(
+                        "lock_all({}) returned in thread {i} without holding {}",
+                        order_names(&orders[i]),
+                        missing.join(" and ")
+                    );
+                    return (setup, Contest::Broken(message));
+                }
+            }
+        }
+        if quiet >= PROGRESS_STEPS {
+            let pauses = match pauses.len() {
+                0 => "no sleep at all".to_string(),
+                1 => format!(
+                    "every sleep lasted {:?}",
+                    pauses.first().expect("one pause")
+                ),
+                n => format!("{n} different sleep lengths"),
+            };
+            break Contest::NoProgress(format!(
+                "no lock_all returned in {PROGRESS_STEPS} turns ({refusals} refused attempts \
+                 so far, {pauses}, {draws} random draws)"
+            ));
+        }
+    };
+    if matches!(outcome, Contest::Finished) {
+        join_all(workers);
+    }
+    // Otherwise the schedule is abandoned when `lockstep` drops: the threads run on freely.
+    drop(lockstep);
+    (setup, outcome)
+}
+
+/// Free locks are all taken in one attempt, whatever their number and order; and threads
+/// taking the same locks in opposite orders on the real scheduler all finish, exclusively.
+fn lock_all_takes_every_lock(t: &mut Trial) {
+    let count = t.rng().usize(1..=6);
+    let mut order: Vec<usize> = (0..count).collect();
+    t.rng().shuffle(&mut order);
+    let outcome = within(PATIENCE, "lock_all on free locks", move || {
+        let locks: Vec<Lock> = (0..count).map(|_| Lock::new()).collect();
+        let mine: Vec<&Lock> = order.iter().map(|&i| &locks[i]).collect();
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let attempts = lock_all(&mine);
+            let held: Vec<bool> = locks.iter().map(Lock::locked).collect();
+            seen.push((attempts, held));
+            for lock in &locks {
+                let _ = lock.release();
+            }
+        }
+        seen
+    });
+    for (attempts, held) in outcome {
+        ensure_eq!(
+            attempts,
+            1,
+            "lock_all on {count} free locks: the attempts it reports (the first try takes them \
+             all)"
+        );
+        ensure!(
+            held.iter().all(|&h| h),
+            "after lock_all on {count} free locks, only these were locked: {held:?}"
+        );
+    }
+
+    let threads = 2 * t.rng().usize(1..=2);
+    let rounds = 300;
+    let counter = Arc::new(AtomicUsize::new(0));
+    let locks: Arc<Vec<Lock>> = Arc::new((0..3).map(|_| Lock::new()).collect());
+    let workers = {
+        let (counter, locks) = (Arc::clone(&counter), Arc::clone(&locks));
+        spawn_together(threads, move |i| {
+            let mut mine: Vec<&Lock> = locks.iter().collect();
+            if i % 2 == 1 {
+                mine.reverse();
+            }
+            for _ in 0..rounds {
+                lock_all(&mine);
+                // A read-modify-write split by a yield: lost unless the locks exclude.
+                let seen = counter.load(SeqCst);
+                thread::yield_now();
+                counter.store(seen + 1, SeqCst);
+                for lock in &mine {
+                    let _ = lock.release();
+                }
+            }
+        })
+    };
+    harness::join_all_within(
+        PATIENCE * 2,
+        &format!("{threads} threads calling lock_all {rounds} times on [a, b, c] and [c, b, a]"),
+        workers,
+    );
+    ensure_eq!(
+        counter.load(SeqCst),
+        threads * rounds,
+        "a counter incremented by {threads} threads while holding every lock lock_all took \
+         (updates were lost: lock_all returned without holding them all)"
+    );
+}
+
+/// Lock-step contest: a thread that waits for a lock (`acquire`) while holding another is a
+/// deadlock waiting to happen, seen the moment it waits.
+fn lock_all_never_waits_holding(t: &mut Trial) {
+    for orders in contests(t) {
+        let (setup, outcome) = contest(t, orders, true);
+        match outcome {
+            Contest::HoldAndWait(what) => fail!(
+                "{setup}: {what}. Waiting while holding is how deadlocks form (two threads taking \
+             [a, b] and [b, a] that way wait for each other forever): take each lock with \
+             try_acquire, and on a refusal give back what you took"
+            ),
+            Contest::Deadlock(what) => fail!("{setup}: a deadlock: {what}"),
+            Contest::Broken(what) => fail!("{setup}: {what}"),
+            // A livelock is the business of lock_all_no_livelock.
+            Contest::Finished | Contest::NoProgress(_) => {}
+        }
+    }
+}
+
+/// Lock-step contest: with a random back-off the threads fall out of step and each round ends;
+/// with none, or a fixed one, the same round repeats forever.
+fn lock_all_no_livelock(t: &mut Trial) {
+    for orders in contests(t) {
+        let (setup, outcome) = contest(t, orders, false);
+        match outcome {
+            Contest::Finished | Contest::HoldAndWait(_) => {}
+            Contest::NoProgress(what) => fail!(
+            "{setup}, under a lock-step schedule (each lock operation, sleep, yield and random \
+             draw is one turn; sleeping passes virtual time): {what}. A livelock: the threads \
+             take and give back their locks in step, forever (or keep what they took while \
+             they retry the rest). Retrying at once, or after the same pause every time, \
+             keeps them in step; give back everything, then pause for a RANDOM time \
+             (blocks::rand::below) from a window that grows after each refusal"
+        ),
+            Contest::Deadlock(what) => fail!(
+                "{setup}: no thread can go on, a deadlock: {what}. lock_all must never wait for a \
+             lock while holding another"
+            ),
+            Contest::Broken(what) => fail!("{setup}: {what}"),
+        }
+    }
+}
+
+/// One thread calls lock_all on `count` locks while the check holds lock `held`, in a lock-step
+/// schedule; the check lets go after `refusals` refused acquisitions. The thread's events during
+/// the call, and what lock_all returned. On failure, a message.
+fn lone_contender(
+    count: usize,
+    held: usize,
+    refusals: usize,
+    rand: RandMode,
+    order: &[usize],
+    check_event: &mut dyn FnMut(&[Lock], &Event) -> Option<String>,
+) -> Result<(Vec<Event>, usize), String> {
+    let locks: Arc<Vec<Lock>> = Arc::new((0..count).map(|_| Lock::new()).collect());
+    locks[held].acquire();
+    let (lockstep, mut tickets) = Lockstep::new(1, rand);
+    let ticket = tickets.pop().expect("one ticket");
+    let worker = {
+        let (locks, order) = (Arc::clone(&locks), order.to_vec());
+        harness::spawn(move || {
+            let _seat = ticket.enter();
+            let mine: Vec<&Lock> = order.iter().map(|&l| &locks[l]).collect();
+            lock_all(&mine)
+        })
+    };
+    let mut events = Vec::new();
+    let mut refused = 0;
+    let mut let_go = false;
+    for _ in 0..PROGRESS_STEPS {
+        let step = lockstep.step(STEP_LIMIT);
+        for event in lockstep.events() {
+            if let Some(problem) = check_event(&locks, &event) {
+                return Err(problem);
+            }
+            if is_refusal(&event.op) {
+                refused += 1;
+            }
+            events.push(event);
+        }
+        match step {
+            Step::Ran(_) => {}
+            Step::Finished => {
+                let attempts = worker
+                    .join()
+                    .unwrap_or_else(|payload| std::panic::resume_unwind(payload));
+                if !let_go {
+                    return Err(format!(
+                        "lock_all returned {attempts} while lock {} was held by another thread",
+                        lock_name(held)
+                    ));
+                }
+                let missing: Vec<String> = (0..count)
+                    .filter(|&l| lockstep.holder(&locks[l]) != Some(0))
+                    .map(lock_name)
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(format!(
+                        "lock_all returned without holding {}",
+                        missing.join(" and ")
+                    ));
+                }
+                return Ok((events, attempts));
+            }
+            Step::HoldAndWait(_) | Step::Deadlock(_) => {
+                return Err(format!(
+                    "it waited for lock {} (a blocking acquire) instead of trying it",
+                    lock_name(held)
+                ))
+            }
+            Step::Stuck(_) => {
+                return Err(format!(
+                    "it ran for {STEP_LIMIT:?} without calling a lock operation, sleep, yield or \
+                     blocks::rand"
+                ))
+            }
+        }
+        if !let_go && refused >= refusals {
+            let_go = true;
+            let _ = locks[held].release();
+            lockstep.released(&locks[held]);
+        }
+    }
+    Err(if let_go {
+        format!(
+            "lock_all had not returned {PROGRESS_STEPS} turns after lock {} was released \
+             ({refused} refused acquisitions in all)",
+            lock_name(held)
+        )
+    } else {
+        format!(
+            "only {refused} acquisitions were refused in {PROGRESS_STEPS} turns while lock {} \
+             was held",
+            lock_name(held)
+        )
+    })
+}
+
+/// A refused attempt gives back every lock it took before it pauses and before the next
+/// attempt, and lock_all reports one attempt per refusal, plus the one that succeeds.
+fn lock_all_releases_on_refusal(t: &mut Trial) {
+    let count = t.rng().usize(2..=3);
+    let mut order: Vec<usize> = (0..count).collect();
+    t.rng().shuffle(&mut order);
+    let refusals = t.rng().usize(3..=6);
+    // Each lock in turn is the held one: whatever order lock_all tries them in, some runs have
+    // it take locks before the refusal.
+    for held in 0..count {
+        let mut refused_yet = false;
+        let mut after_refusal = false;
+        let mut check = |locks: &[Lock], event: &Event| -> Option<String> {
+            let holding = event.holding;
+            if is_pause(&event.op) && refused_yet && holding > 0 {
+                return Some(format!(
+                    "after a refused attempt it paused ({:?}) while still holding {holding} \
+                     lock(s) it had taken",
+                    event.op
+                ));
+            }
+            if is_attempt(&event.op) && after_refusal {
+                after_refusal = false;
+                let taken = usize::from(matches!(
+                    event.op,
+                    Op::TryAcquire { taken: true, .. } | Op::Acquire { taken: true, .. }
+                ));
+                if holding - taken > 0 {
+                    let lock = match event.op {
+                        Op::TryAcquire { lock, .. } | Op::Acquire { lock, .. } => lock,
+                        _ => unreachable!(),
+                    };
+                    return Some(format!(
+                        "after a refused attempt it tried {} again while still holding {} \
+                         lock(s) it had taken",
+                        name_of(locks, lock),
+                        holding - taken
+                    ));
+                }
+            }
+            if is_refusal(&event.op) {
+                refused_yet = true;
+                after_refusal = true;
+            }
+            None
+        };
+        let setup = format!(
+            "lock_all({}) while another thread holds {} (released after {refusals} refusals)",
+            order_names(&order),
+            lock_name(held)
+        );
+        match lone_contender(
+            count,
+            held,
+            refusals,
+            RandMode::Seeded(t.seed()),
+            &order,
+            &mut check,
+        ) {
+            Err(problem) => fail!(
+                "{setup}: {problem}. On a refusal, release every lock this attempt took, then \
+                 pause, then try again from scratch"
+            ),
+            Ok((events, attempts)) => {
+                let refused = events.iter().filter(|e| is_refusal(&e.op)).count();
+                ensure_eq!(
+                    attempts,
+                    refused + 1,
+                    "{setup}: the attempts lock_all reported ({refused} acquisitions were \
+                     refused, one per attempt, and the last attempt took them all)"
+                );
+            }
+        }
+    }
+}
+
+/// With `blocks::rand::below` pinned to the middle of its range, the pause after each refusal
+/// is a function of the attempt alone: it must grow.
+fn lock_all_backoff_grows(t: &mut Trial) {
+    let count = t.rng().usize(2..=3);
+    let order: Vec<usize> = (0..count).collect();
+    let held = count - 1;
+    const REFUSALS: usize = 10;
+    let setup = format!(
+        "lock_all({}) while another thread holds {} for {REFUSALS} refusals, with \
+         blocks::rand::below(n) returning the middle of its range, (n - 1) / 2",
+        order_names(&order),
+        lock_name(held)
+    );
+    let (events, _) = match lone_contender(
+        count,
+        held,
+        REFUSALS,
+        RandMode::Median,
+        &order,
+        &mut |_, _| None,
+    ) {
+        Ok(done) => done,
+        Err(problem) => fail!("{setup}: {problem}"),
+    };
+    // The pause after each refusal: virtual time and yields until the next acquisition.
+    let mut pauses: Vec<(Duration, usize)> = Vec::new();
+    let mut current: Option<(Duration, usize)> = None;
+    for event in &events {
+        if is_refusal(&event.op) {
+            if let Some(pause) = current.take() {
+                pauses.push(pause);
+            }
+            current = Some((event.clock, 0));
+        } else if let Some((since, yields)) = current.as_mut() {
+            if matches!(event.op, Op::Yield) {
+                *yields += 1;
+            }
+            if is_attempt(&event.op) {
+                pauses.push((event.clock - *since, *yields));
+                current = None;
+            }
+        }
+    }
+    let pauses: Vec<(Duration, usize)> = pauses.into_iter().take(REFUSALS).collect();
+    ensure!(
+        pauses.len() >= REFUSALS - 1,
+        "{setup}: only {} pauses between refusals were seen",
+        pauses.len()
+    );
+    ensure!(
+        pauses
+            .iter()
+            .any(|&(time, yields)| !time.is_zero() || yields > 0),
+        "{setup}: it retried at once after every refusal (no sleep, no yield): no back-off at \
+         all"
+    );
+    let (first_time, first_yields) = pauses[0];
+    let late = &pauses[pauses.len() - 3..];
+    let grows = late.iter().any(|&(time, _)| time > first_time)
+        || (pauses.iter().all(|(time, _)| time.is_zero())
+            && late.iter().any(|&(_, yields)| yields > first_yields));
+    ensure!(
+        grows,
+        "{setup}: the pauses after each refusal were {:?} (sleep, yields): they do not grow. \
+         Draw the pause from a window that doubles after every refusal (up to a cap), so \
+         that the more a lock is contended, the further apart the retries",
+        pauses
+    );
+}
+
+/// A lone thread whose lock_all faces a lock held for a while sleeps between attempts: it
+/// costs almost no CPU.
+fn lock_all_backoff_sleeps(_t: &mut Trial) {
+    let locks: Arc<Vec<Lock>> = Arc::new((0..2).map(|_| Lock::new()).collect());
+    locks[1].acquire();
+    let worker = {
+        let locks = Arc::clone(&locks);
+        harness::spawn(move || lock_all(&[&locks[0], &locks[1]]))
+    };
+    // Long enough for a growing back-off to reach its cap.
+    thread::sleep(Duration::from_millis(100));
+    let window = Duration::from_millis(300);
+    let before = Usage::now();
+    thread::sleep(window);
+    let used = Usage::now().since(before);
+    let _ = locks[1].release();
+    let finished = harness::wait_until(PATIENCE, || worker.is_finished());
+    ensure!(
+        finished,
+        "lock_all([a, b]) had not returned {PATIENCE:?} after b was released"
+    );
+    let attempts = worker
+        .join()
+        .unwrap_or_else(|payload| std::panic::resume_unwind(payload));
+    ensure!(
+        attempts > 1,
+        "lock_all([a, b]) returned {attempts} attempts, but b was held for {:?} first",
+        window + Duration::from_millis(100)
+    );
+    ensure!(
+        used.cpu <= window / 8,
+        "a thread in lock_all([a, b]) while b was held burned {:?} of CPU in {window:?}: it \
+         retries without sleeping (busy-waiting). Back off with blocks::thread::sleep, for a \
+         random time that grows after each refusal up to a cap of a few milliseconds; yielding \
+         alone keeps the CPU busy",
+        used.cpu
+    );
+}
+
 fn main() {
     harness::main(harness::checks![
         transfers_move_money,
@@ -939,5 +1577,11 @@ fn main() {
         lockdep_refused_lock_not_held,
         lockdep_independent,
         waiters_sleep,
+        lock_all_takes_every_lock,
+        lock_all_never_waits_holding,
+        lock_all_no_livelock,
+        lock_all_releases_on_refusal,
+        lock_all_backoff_grows,
+        lock_all_backoff_sleeps,
     ])
 }

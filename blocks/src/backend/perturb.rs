@@ -2,7 +2,10 @@
 //!
 //! Each thread draws from its own xorshift stream, seeded from the trial's seed and the thread's
 //! [`crate::thread::current_id`], so two runs with one seed make similar (not identical: the OS
-//! still schedules) choices.
+//! still schedules) choices. `rand::below` has streams of its own, seeded from the trial's seed
+//! and the order in which threads first draw in the trial (not from thread ids, which earlier
+//! trials of the process used up), so a replayed trial draws the same numbers as far as its
+//! threads start drawing in the same order.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -14,16 +17,21 @@ static SEED: AtomicU64 = AtomicU64::new(0);
 static PER_MILLE: AtomicU32 = AtomicU32::new(0);
 /// Bumped by `configure` so that every thread reseeds its stream.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
+/// Threads that drew from `rand::below` since the last `configure`.
+static DRAWERS: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     /// (epoch the stream was seeded in, xorshift state)
     static STREAM: Cell<(u64, u64)> = const { Cell::new((u64::MAX, 0)) };
+    /// (epoch the stream was seeded in, SplitMix64 counter) of `rand::below`.
+    static RANDOM: Cell<(u64, u64)> = const { Cell::new((u64::MAX, 0)) };
 }
 
 /// Turns perturbation on (`per_mille` > 0) or off, with a new seed.
 pub fn configure(seed: u64, per_mille: u32) {
     SEED.store(seed, Relaxed);
     PER_MILLE.store(per_mille.min(1000), Relaxed);
+    DRAWERS.store(0, Relaxed);
     EPOCH.fetch_add(1, Relaxed);
 }
 
@@ -64,4 +72,21 @@ pub fn sync_point() {
 #[inline]
 pub fn spurious_wake() -> bool {
     PER_MILLE.load(Relaxed) != 0 && next() % 8 == 0
+}
+
+/// A random word for `rand::below`, from the trial's seed and this thread's rank among the
+/// trial's drawers.
+pub fn random_u64() -> u64 {
+    let epoch = EPOCH.load(Relaxed);
+    RANDOM.with(|r| {
+        let (seen, mut counter) = r.get();
+        if seen != epoch {
+            let rank = DRAWERS.fetch_add(1, Relaxed);
+            counter = crate::rand::mix(SEED.load(Relaxed) ^ 0x5EED_0FBA_C0FF)
+                ^ (rank + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+        counter = counter.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        r.set((epoch, counter));
+        crate::rand::mix(counter)
+    })
 }

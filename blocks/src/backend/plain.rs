@@ -10,3 +10,27 @@ pub fn sync_point() {}
 pub fn spurious_wake() -> bool {
     false
 }
+
+/// A random word from the calling thread's own stream, seeded from the clock and the thread.
+pub fn random_u64() -> u64 {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, Hasher};
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            // std's hasher keys are random per process and per call: a free source of entropy.
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(crate::thread::current_id());
+            hasher.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            hasher.finish()
+        });
+    }
+    STATE.with(|state| {
+        let next = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        state.set(next);
+        crate::rand::mix(next)
+    })
+}

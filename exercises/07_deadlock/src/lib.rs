@@ -1,4 +1,4 @@
-//! # Deadlock: lock ordering, dining philosophers and lock-order detection
+//! # Deadlock and livelock: lock ordering, dining philosophers, lock-order detection, back-off
 //!
 //! > *When two trains approach each other at a crossing, both shall come to a full stop and
 //! > neither shall start up again until the other has gone.*
@@ -26,7 +26,7 @@
 //! give every lock a rank and always take locks in increasing rank. Then no thread can hold a
 //! high lock while waiting for a low one, so no cycle can form.
 //!
-//! This exercise has three parts:
+//! This exercise has four parts:
 //!
 //! - [`Bank`]: one lock *per account* (so unrelated transfers run in parallel). A transfer
 //!   locks two accounts; taking "from" then "to" deadlocks as soon as two threads transfer in
@@ -42,6 +42,36 @@
 //!   that graph, even if the threads involved never actually met. One run of a thread taking `a`
 //!   then `b`, and another (perhaps much later) taking `b` then `a`, proves the program *can*
 //!   deadlock, however lucky the timing was.
+//! - [`lock_all`]: livelock, the deadlock's restless twin (below).
+//!
+//! ## Livelock: two people in a corridor
+//!
+//! Two people meet in a narrow corridor. Each steps aside to let the other pass, both to the
+//! same side; each sees the other still in the way and steps back, both again to the same
+//! side; and so on, politely, forever. Nobody is stuck: both move all the time. Nobody gets
+//! through either.
+//!
+//! Threads do this when they are careful not to deadlock. [`lock_all`] takes several locks
+//! without ever *waiting* for one while holding another: it tries each with
+//! [`Lock::try_acquire`](blocks::sync::Lock::try_acquire), and on a refusal it gives back what
+//! it took and tries again. No thread holds a lock while it waits, so no cycle of waiting
+//! threads can form: no deadlock. But let two threads take `[a, b]` and `[b, a]` at the same
+//! pace: each takes its first lock, is refused its second, gives its first back, and tries
+//! again, in step with the other, undoing each other's progress round after round.
+//!
+//! How it differs from a deadlock: deadlocked threads are *blocked*, asleep, each waiting for a
+//! lock that another holds, a cycle you can find in the "waits for" graph (what [`Lockdep`]
+//! looks for), and the CPU is idle. Livelocked threads wait for nobody: they are *busy*, the
+//! locks change hands all the time, there is no cycle to find, only no progress.
+//!
+//! The cure is to break the symmetry. After a refusal, back off for a **random** time before
+//! trying again (`blocks::rand::below`): two threads that draw different pauses fall out of
+//! step, and one gets through while the other still waits. A fixed pause, however long, keeps
+//! them in step (both sleep as long, both collide again), and so does no pause at all. Let the
+//! random window **grow** after each refusal, up to a cap (Ethernet's exponential back-off):
+//! the more a lock is contended, the further apart the retries. And pause by *sleeping*
+//! (`blocks::thread::sleep`): retrying at once, or only yielding, burns a core that the lock's
+//! holder may need to finish.
 //!
 //! What is different in Rust: locks own their data ([`blocks::sync::Mutex`]), guards unlock on
 //! drop (also when a thread panics), and guards of an owned lock stay on their thread (`!Send`).
@@ -51,12 +81,20 @@
 //! does not hold every lock at once; an error checked after something was already changed; a
 //! detector that only notices a cycle when the threads really block (timing-dependent), that
 //! forgets edges when a thread ends, that records an edge for an acquisition it refused, or that
-//! lets a thread re-lock a lock it already holds (a self-deadlock).
+//! lets a thread re-lock a lock it already holds (a self-deadlock). In `lock_all`: waiting on a
+//! lock (`acquire`) while holding another; retrying at once or after a fixed pause; keeping
+//! what you took while you pause; a pause that never grows; yielding in a loop instead of
+//! sleeping.
 //!
 //! The grader runs many threads transferring in opposite directions (a deadlock fails the check),
 //! reads totals under load, checks error order, seats 2 to 8 philosophers, and drives a `Lockdep`
 //! through inverted orders (concurrent and sequential), longer cycles, self re-locks, consistent
-//! orders that must never be reported, and several independent `Lockdep`s.
+//! orders that must never be reported, and several independent `Lockdep`s. It runs `lock_all`
+//! under a lock-step schedule, where every lock operation, sleep, yield and random draw is one
+//! step and sleeping passes virtual time: there, a retry with no pause or a fixed one repeats
+//! the same round forever, and waiting on a lock while holding another is seen at once. It also
+//! checks that a refused attempt gives back what it took before pausing, that the pause grows,
+//! that the count of attempts is right, and that a thread facing a held lock sleeps.
 //!
 //! What must not compile (a `TrackedGuard` sent to another thread, a `TrackedMutex<Rc<_>>` shared)
 //! is in `tests/compile-fail/`, each case beside the compiler's error: `cargo test -p deadlock`
@@ -71,8 +109,9 @@ use std::error::Error;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
-use blocks::sync::{Arc, Mutex};
+use blocks::sync::{Arc, Lock, Mutex};
 use blocks::thread;
+use blocks::time::Duration;
 
 /// Why [`Bank::transfer`] refused a transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +272,18 @@ impl<T> Drop for TrackedGuard<'_, T> {
     }
 }
 
+/// Takes every lock of `locks` (distinct locks, in the order given) without ever waiting for
+/// one while holding another, and returns how many attempts it took (1 if the first try took
+/// them all). The caller releases them all afterwards.
+pub fn lock_all(locks: &[&Lock]) -> usize {
+    // TODO: loop over attempts, counting them. In each, `try_acquire` the locks in order; if
+    // one is refused, release every lock this attempt took, then back off: sleep
+    // (`thread::sleep`) a random time, `blocks::rand::below(window)` nanoseconds, where the
+    // window starts small and doubles after every refusal, up to a cap of a few milliseconds.
+    // Then try again. Never `acquire()` here: that waits while holding.
+    todo!()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,5 +372,72 @@ mod tests {
             a.lock().err().map(|v| v.cycle)
         });
         assert_eq!(cycle, Some(vec!["a".to_string(), "a".to_string()]));
+    }
+
+    #[test]
+    fn lock_all_takes_free_locks_at_once() {
+        let locks: Vec<Lock> = (0..3).map(|_| Lock::new()).collect();
+        let refs: Vec<&Lock> = locks.iter().collect();
+        assert_eq!(lock_all(&refs), 1);
+        assert!(locks.iter().all(Lock::locked));
+        for lock in &locks {
+            lock.release().unwrap();
+        }
+    }
+
+    #[test]
+    fn lock_all_waits_for_a_held_lock_empty_handed() {
+        let (free, held) = (Arc::new(Lock::new()), Arc::new(Lock::new()));
+        held.acquire();
+        let worker = {
+            let (free, held) = (Arc::clone(&free), Arc::clone(&held));
+            std::thread::spawn(move || lock_all(&[&free, &held]))
+        };
+        // While `held` is held, the worker must give `free` back between attempts: we can
+        // take it now and then.
+        let mut took_free = false;
+        for _ in 0..1_000 {
+            if free.try_acquire() {
+                free.release().unwrap();
+                took_free = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        held.release().unwrap();
+        // (How many attempts it took depends on when the worker started: at least one.)
+        let attempts = deadline(move || worker.join().unwrap());
+        assert!(took_free, "lock_all kept `free` while waiting for `held`");
+        assert!(attempts >= 1, "lock_all counts its attempts from 1");
+        assert!(
+            free.locked() && held.locked(),
+            "lock_all returned holding both"
+        );
+    }
+
+    #[test]
+    fn lock_all_in_opposite_orders_finishes() {
+        let locks = Arc::new([Lock::new(), Lock::new(), Lock::new()]);
+        let rounds = deadline(move || {
+            let workers: Vec<_> = (0..4)
+                .map(|t| {
+                    let locks = Arc::clone(&locks);
+                    std::thread::spawn(move || {
+                        for _ in 0..2_000 {
+                            let mut order: Vec<&Lock> = locks.iter().collect();
+                            if t % 2 == 1 {
+                                order.reverse();
+                            }
+                            lock_all(&order);
+                            for lock in order {
+                                lock.release().unwrap();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            workers.into_iter().filter_map(|w| w.join().ok()).count()
+        });
+        assert_eq!(rounds, 4);
     }
 }

@@ -151,6 +151,55 @@ fn judges_blocks_items_by_the_exercise_groups() {
 }
 
 #[test]
+fn blocks_rand_is_allowed_everywhere_and_only_below() {
+    for source in [
+        "fn f() -> u64 { blocks::rand::below(3) }",
+        "use blocks::rand;\nfn f() -> u64 { rand::below(3) }",
+        "use blocks::rand::below;\nfn f() -> u64 { below(3) }",
+        "use blocks::rand::*;\nfn f() -> u64 { below(3) }",
+        "use blocks::*;\nfn f() -> u64 { rand::below(3) }",
+    ] {
+        assert_clean(source, LOCK_02);
+        assert_clean(source, &[]);
+    }
+    assert_eq!(
+        items("fn f() -> u64 { blocks::rand::seed(3) }", EVERYTHING),
+        ["blocks::rand::seed"]
+    );
+}
+
+/// 07_deadlock's lock_all, with `blocks::sync::Lock`, back-off and randomness.
+#[test]
+fn lock_all_with_blocks_lock_and_rand_is_clean_where_lock_is_allowed() {
+    let source = r#"
+use blocks::sync::Lock;
+use blocks::thread;
+use blocks::time::Duration;
+
+pub fn lock_all(locks: &[&Lock]) -> usize {
+    let mut window = 4u64;
+    for attempt in 1.. {
+        let taken = locks.iter().take_while(|l| l.try_acquire()).count();
+        if taken == locks.len() {
+            return attempt;
+        }
+        locks[..taken].iter().for_each(|l| l.release().unwrap());
+        thread::sleep(Duration::from_nanos(blocks::rand::below(window)));
+        thread::yield_now();
+        window = (window * 2).min(2_000_000);
+    }
+    unreachable!()
+}
+"#;
+    assert_clean(source, EVERYTHING);
+    let found = run(source, LOCK_02);
+    assert!(
+        !found.is_empty() && found.iter().all(|v| v.item.contains("Lock")),
+        "{found:#?}"
+    );
+}
+
+#[test]
 fn std_condvar_is_refused_even_where_condvar_is_allowed() {
     let source = "use std::sync::Condvar;\nstruct C(Condvar);\n";
     assert_caught(source, CONDITION_06);

@@ -53,7 +53,7 @@
 //!   wait for daemon threads.
 //!
 //! The exercise's compile-fail cases (a target that takes an `Rc` along or borrows a local, a
-//! `Runnable` holding an `Rc`; `tests/compile-fail/` links to
+//! `Runnable` holding an `Rc`; in
 //! `exercises/01_threads/tests/compile-fail/`) pass against this answer:
 //! `cargo test -p threads-solution --test compile_fail`.
 

@@ -39,7 +39,7 @@
 //! - **guards**: a guard releases the lock when it is dropped, including while a panic unwinds.
 //!
 //! The exercise's compile-fail cases (a guard sent to another thread, a `Mutex<Rc<_>>` shared, a
-//! guard outliving its mutex; `tests/compile-fail/` links to
+//! guard outliving its mutex; in
 //! `exercises/02_lock/tests/compile-fail/`) pass against this answer:
 //! `cargo test -p lock-solution --test compile_fail`.
 

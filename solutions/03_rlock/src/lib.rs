@@ -54,7 +54,7 @@
 //!   the deposit lets `total()` see the money nowhere.
 //!
 //! The exercise's compile-fail cases (an `RLockGuard` sent to another thread, a
-//! `ReentrantMutex<Rc<_>>` shared, `&mut` through a reentrant guard; `tests/compile-fail/` links to
+//! `ReentrantMutex<Rc<_>>` shared, `&mut` through a reentrant guard; in
 //! `exercises/03_rlock/tests/compile-fail/`) pass against this answer:
 //! `cargo test -p rlock-solution --test compile_fail`.
 

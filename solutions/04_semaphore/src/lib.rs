@@ -43,7 +43,7 @@
 //! - **A serialized pool**: the pool must let `size` connections out at once under demand.
 //!
 //! The exercise's compile-fail cases (a permit outliving its semaphore, a pool moved while a
-//! connection is out; `tests/compile-fail/` links to `exercises/04_semaphore/tests/compile-fail/`)
+//! connection is out; in `exercises/04_semaphore/tests/compile-fail/`)
 //! pass against this answer: `cargo test -p semaphore-solution --test compile_fail`.
 
 use std::error;

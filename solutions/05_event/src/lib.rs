@@ -41,7 +41,7 @@
 //!   an error; `join()` returns only after the action has finished.
 //!
 //! The exercise's compile-fail cases (a timer action that takes an `Rc` along or borrows a local;
-//! `tests/compile-fail/` links to `exercises/05_event/tests/compile-fail/`) pass against this
+//! in `exercises/05_event/tests/compile-fail/`) pass against this
 //! answer: `cargo test -p event-solution --test compile_fail`.
 //!
 //! The grader checks all of the above under a schedule-perturbing backend (random yields and

@@ -51,7 +51,7 @@
 //! returns), with many producers and consumers, and measures that blocked waiters burn no CPU.
 //!
 //! The exercise's compile-fail cases (a guard sent to another thread, a `Condition<Rc<_>>` shared,
-//! a reference into the data held across `wait`; `tests/compile-fail/` links to
+//! a reference into the data held across `wait`; in
 //! `exercises/06_condition/tests/compile-fail/`) pass against this answer:
 //! `cargo test -p condition-solution --test compile_fail`.
 

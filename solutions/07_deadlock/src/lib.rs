@@ -1,4 +1,4 @@
-//! # Deadlock: lock ordering, dining philosophers and lock-order detection
+//! # Deadlock and livelock: lock ordering, dining philosophers, lock-order detection, back-off
 //!
 //! > *When two trains approach each other at a crossing, both shall come to a full stop and
 //! > neither shall start up again until the other has gone.*
@@ -26,7 +26,7 @@
 //! give every lock a rank and always take locks in increasing rank. Then no thread can hold a
 //! high lock while waiting for a low one, so no cycle can form.
 //!
-//! This exercise has three parts:
+//! This exercise has four parts:
 //!
 //! - [`Bank`]: one lock *per account* (so unrelated transfers run in parallel). A transfer
 //!   locks two accounts; taking "from" then "to" deadlocks as soon as two threads transfer in
@@ -42,6 +42,36 @@
 //!   that graph, even if the threads involved never actually met. One run of a thread taking `a`
 //!   then `b`, and another (perhaps much later) taking `b` then `a`, proves the program *can*
 //!   deadlock, however lucky the timing was.
+//! - [`lock_all`]: livelock, the deadlock's restless twin (below).
+//!
+//! ## Livelock: two people in a corridor
+//!
+//! Two people meet in a narrow corridor. Each steps aside to let the other pass, both to the
+//! same side; each sees the other still in the way and steps back, both again to the same
+//! side; and so on, politely, forever. Nobody is stuck: both move all the time. Nobody gets
+//! through either.
+//!
+//! Threads do this when they are careful not to deadlock. [`lock_all`] takes several locks
+//! without ever *waiting* for one while holding another: it tries each with
+//! [`Lock::try_acquire`](blocks::sync::Lock::try_acquire), and on a refusal it gives back what
+//! it took and tries again. No thread holds a lock while it waits, so no cycle of waiting
+//! threads can form: no deadlock. But let two threads take `[a, b]` and `[b, a]` at the same
+//! pace: each takes its first lock, is refused its second, gives its first back, and tries
+//! again, in step with the other, undoing each other's progress round after round.
+//!
+//! How it differs from a deadlock: deadlocked threads are *blocked*, asleep, each waiting for a
+//! lock that another holds, a cycle you can find in the "waits for" graph (what [`Lockdep`]
+//! looks for), and the CPU is idle. Livelocked threads wait for nobody: they are *busy*, the
+//! locks change hands all the time, there is no cycle to find, only no progress.
+//!
+//! The cure is to break the symmetry. After a refusal, back off for a **random** time before
+//! trying again (`blocks::rand::below`): two threads that draw different pauses fall out of
+//! step, and one gets through while the other still waits. A fixed pause, however long, keeps
+//! them in step (both sleep as long, both collide again), and so does no pause at all. Let the
+//! random window **grow** after each refusal, up to a cap (Ethernet's exponential back-off):
+//! the more a lock is contended, the further apart the retries. And pause by *sleeping*
+//! (`blocks::thread::sleep`): retrying at once, or only yielding, burns a core that the lock's
+//! holder may need to finish.
 //!
 //! What is different in Rust: locks own their data ([`blocks::sync::Mutex`]), guards unlock on
 //! drop (also when a thread panics), and guards of an owned lock stay on their thread (`!Send`).
@@ -51,15 +81,23 @@
 //! does not hold every lock at once; an error checked after something was already changed; a
 //! detector that only notices a cycle when the threads really block (timing-dependent), that
 //! forgets edges when a thread ends, that records an edge for an acquisition it refused, or that
-//! lets a thread re-lock a lock it already holds (a self-deadlock).
+//! lets a thread re-lock a lock it already holds (a self-deadlock). In `lock_all`: waiting on a
+//! lock (`acquire`) while holding another; retrying at once or after a fixed pause; keeping
+//! what you took while you pause; a pause that never grows; yielding in a loop instead of
+//! sleeping.
 //!
 //! The grader runs many threads transferring in opposite directions (a deadlock fails the check),
 //! reads totals under load, checks error order, seats 2 to 8 philosophers, and drives a `Lockdep`
 //! through inverted orders (concurrent and sequential), longer cycles, self re-locks, consistent
-//! orders that must never be reported, and several independent `Lockdep`s.
+//! orders that must never be reported, and several independent `Lockdep`s. It runs `lock_all`
+//! under a lock-step schedule, where every lock operation, sleep, yield and random draw is one
+//! step and sleeping passes virtual time: there, a retry with no pause or a fixed one repeats
+//! the same round forever, and waiting on a lock while holding another is seen at once. It also
+//! checks that a refused attempt gives back what it took before pausing, that the pause grows,
+//! that the count of attempts is right, and that a thread facing a held lock sleeps.
 //!
 //! The exercise's compile-fail cases (a `TrackedGuard` sent to another thread, a
-//! `TrackedMutex<Rc<_>>` shared; `tests/compile-fail/` links to
+//! `TrackedMutex<Rc<_>>` shared; in
 //! `exercises/07_deadlock/tests/compile-fail/`) pass against this answer:
 //! `cargo test -p deadlock-solution --test compile_fail`.
 
@@ -68,8 +106,9 @@ use std::error::Error;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
-use blocks::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use blocks::sync::{Arc, Lock, Mutex, MutexGuard, PoisonError};
 use blocks::thread;
+use blocks::time::Duration;
 
 /// Locks `mutex`, ignoring poisoning.
 ///
@@ -477,5 +516,66 @@ impl<T> Drop for TrackedGuard<'_, T> {
         // The held set first: by the time the data lock is free (when `data` drops, right
         // after this), this thread no longer counts it as held.
         self.mutex.lockdep.released(self.mutex.id);
+    }
+}
+
+// # Implementation details
+//
+// `lock_all` never waits on a lock: it only tries (`try_acquire`), so it never holds one lock
+// while waiting for another, and no cycle of waiting threads can form. The price is that a
+// refused attempt must be undone (every lock taken so far released) and retried, and two
+// threads that retry at the same pace undo each other forever: a livelock.
+//
+// The back-off breaks the symmetry: after each refusal the thread sleeps a time drawn uniformly
+// from a window ("full jitter"), and the window doubles after each refusal, from
+// FIRST_WINDOW up to MAX_WINDOW. Two threads that collided draw different pauses, so one
+// retries while the other still sleeps and gets every lock; if they collide again, the wider
+// window makes a third collision less likely still. The cap keeps a thread that waited long
+// for a busy lock from sleeping long after it was freed. Sleeping, not spinning or yielding,
+// leaves the CPU to the thread that holds the lock.
+
+/// The first back-off window: short, since most collisions clear at once.
+const FIRST_WINDOW: Duration = Duration::from_micros(4);
+/// The widest back-off window: long enough that a waiter costs almost no CPU, short enough
+/// that it notices a freed lock soon.
+const MAX_WINDOW: Duration = Duration::from_millis(2);
+
+/// Takes every lock of `locks` without ever waiting for one while holding another, and
+/// returns how many attempts it took (1 if the first try took them all). The caller releases
+/// them all afterwards.
+///
+/// Each attempt tries the locks in the given order; on a refusal it releases what it took,
+/// sleeps for a random time from a window that doubles after each refusal, and tries again.
+/// The locks must be distinct (a lock given twice is refused by its own holder forever).
+///
+/// # Examples
+/// ```
+/// use blocks::sync::Lock;
+///
+/// let (a, b) = (Lock::new(), Lock::new());
+/// assert_eq!(deadlock::lock_all(&[&a, &b]), 1);
+/// assert!(a.locked() && b.locked());
+/// a.release().unwrap();
+/// b.release().unwrap();
+/// ```
+pub fn lock_all(locks: &[&Lock]) -> usize {
+    let mut window = FIRST_WINDOW;
+    let mut attempts = 1;
+    loop {
+        let taken = locks.iter().take_while(|lock| lock.try_acquire()).count();
+        if taken == locks.len() {
+            return attempts;
+        }
+        // Give back what this attempt took BEFORE pausing: holding it while sleeping is
+        // holding it while waiting, the very thing that deadlocks.
+        for lock in &locks[..taken] {
+            lock.release().expect("taken by this attempt");
+        }
+        // A random pause (the same pause for everyone keeps colliding threads in step), from
+        // a window that grows with every refusal.
+        let nanos = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
+        thread::sleep(Duration::from_nanos(blocks::rand::below(nanos)));
+        window = (window * 2).min(MAX_WINDOW);
+        attempts += 1;
     }
 }

@@ -45,7 +45,7 @@
 //! threads sleep, and `smooth` bit for bit.
 //!
 //! The exercise's compile-fail cases (an action that captures a `Cell` or borrows a local, a
-//! barrier used after `with_timeout`; `tests/compile-fail/` links to
+//! barrier used after `with_timeout`; in
 //! `exercises/08_barrier/tests/compile-fail/`) pass against this answer:
 //! `cargo test -p barrier-solution --test compile_fail`.
 
