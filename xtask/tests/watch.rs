@@ -134,7 +134,7 @@ impl Terminal {
             if done(&screen) {
                 return screen;
             }
-            if let Some(status) = self.exit_status() {
+            if let Some(status) = self.ended() {
                 panic!("watch ended ({status:?}) before {what}:\n{screen}");
             }
             assert!(
@@ -151,12 +151,13 @@ impl Terminal {
         self.tmux(&args);
     }
 
-    /// Waits for `watch` to end after `what`; its exit status (none when a signal ended it).
+    /// Waits for `watch` to end after `what`: `Some` of its exit status, `None` when a signal
+    /// ended it.
     fn wait_until_it_ends(&self, what: &str) -> Option<i32> {
         let start = Instant::now();
         loop {
-            if let Some(status) = self.exit_status() {
-                return status;
+            if let Some(ended) = self.ended() {
+                return ended;
             }
             assert!(
                 start.elapsed() < DEADLINE,
@@ -167,17 +168,22 @@ impl Terminal {
         }
     }
 
-    /// Once `watch` has ended, `Some` of its exit status (`Some(None)`: a signal ended it).
-    fn exit_status(&self) -> Option<Option<i32>> {
+    /// Once `watch` has ended and tmux has its status or signal, `Some` of its exit status
+    /// (`Some(None)`: a signal ended it). A pane can be dead a moment before its status is known.
+    fn ended(&self) -> Option<Option<i32>> {
         let shown = self.tmux(&[
             "display-message",
             "-p",
             "-t",
             "watch",
-            "#{pane_dead} #{pane_dead_status}",
+            "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
         ]);
-        let mut fields = shown.split_whitespace();
-        (fields.next() == Some("1")).then(|| fields.next().and_then(|s| s.parse().ok()))
+        let fields: Vec<&str> = shown.trim().split(':').collect();
+        match fields[..] {
+            ["1", status, _] if !status.is_empty() => Some(status.parse().ok()),
+            ["1", _, signal] if !signal.is_empty() => Some(None),
+            _ => None,
+        }
     }
 }
 
