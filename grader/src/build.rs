@@ -52,17 +52,20 @@ pub fn compile_limit() -> Duration {
 
 /// Builds the crates of `stage`; `progress` hears each crate cargo finishes.
 pub fn build(stage: &Stage, progress: &dyn Fn(&str)) -> Result<BuildReport> {
+    build_with_profile(stage, "grader", progress)
+}
+
+/// [`build`] with another profile of the stage's manifest.
+pub fn build_with_profile(
+    stage: &Stage,
+    profile: &str,
+    progress: &dyn Fn(&str),
+) -> Result<BuildReport> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();
     let mut command = Command::new(cargo);
     command
-        .args([
-            "build",
-            "--profile",
-            "grader",
-            "--keep-going",
-            "--message-format=json",
-        ])
+        .args(["build", "--profile", profile, "--keep-going", "--message-format=json"])
         .args(
             stage
                 .exercises

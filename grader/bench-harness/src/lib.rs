@@ -267,22 +267,19 @@ fn measure(bench: &Bench, threads: usize, per: Per, budget: Duration) -> Result<
     let limit = budget.max(Duration::from_secs(1)) * 4;
     let sample_time = (budget * 4 / 5) / MAX_SAMPLES as u32;
 
-    // Warm-up: double the iterations until one sample lasts its share, for a fifth of the budget.
+    // Warm-up: double the iterations until a sample lasts about its share, then adjust them
+    // by at most a factor of two a sample (threads that happen to run one after the other in a
+    // time slice make a sample look cheap), for a fifth of the budget.
     let warm_up = Instant::now();
     let mut iterations = 1u64;
-    let mut per_iteration = loop {
-        let took = workers.sample(iterations, limit)?;
-        if took >= sample_time || warm_up.elapsed() >= budget / 5 {
-            break took.as_secs_f64() / iterations as f64;
-        }
+    while workers.sample(iterations, limit)? < sample_time / 2 && warm_up.elapsed() < budget / 5 {
         iterations = iterations.saturating_mul(2);
-    };
-    while warm_up.elapsed() < budget / 5 {
-        let n = ((sample_time.as_secs_f64() / per_iteration.max(1e-12)) as u64).max(1);
-        let took = workers.sample(n, limit)?;
-        per_iteration = took.as_secs_f64() / n as f64;
     }
-    let iterations = ((sample_time.as_secs_f64() / per_iteration.max(1e-12)) as u64).max(1);
+    while warm_up.elapsed() < budget / 5 {
+        let took = workers.sample(iterations, limit)?.as_secs_f64().max(1e-9);
+        let wanted = iterations as f64 * sample_time.as_secs_f64() / took;
+        iterations = (wanted as u64).clamp(iterations / 2, iterations.saturating_mul(2)).max(1);
+    }
     let operations = iterations
         * match per {
             Per::Thread => threads as u64,

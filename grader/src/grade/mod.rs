@@ -6,7 +6,7 @@
 pub mod plan;
 mod pool;
 mod score;
-mod statics;
+pub(crate) mod statics;
 mod verdict;
 
 use std::collections::HashMap;
