@@ -65,7 +65,13 @@ pub fn build_with_profile(
     let started = Instant::now();
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--profile", profile, "--keep-going", "--message-format=json"])
+        .args([
+            "build",
+            "--profile",
+            profile,
+            "--keep-going",
+            "--message-format=json",
+        ])
         .args(
             stage
                 .exercises

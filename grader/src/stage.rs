@@ -312,10 +312,7 @@ pub fn write_bench(catalog: &Catalog, member: &Member) -> Result<Stage> {
                 "lib",
                 table([("name", krate.as_str().into()), ("path", "lib.rs".into())]),
             ),
-            table([(
-                "blocks",
-                path_dependency(catalog.root.join("blocks"), None),
-            )]),
+            table([("blocks", path_dependency(catalog.root.join("blocks"), None))]),
         ),
     )?;
     let lib_path = lib_dir.join("lib.rs");

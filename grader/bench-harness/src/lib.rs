@@ -117,6 +117,9 @@ pub fn main(groups: &[Group]) -> ! {
         .sum();
     let per_case = Duration::from_millis(args.budget_ms) / cases.max(1) as u32;
     for group in groups {
+        // A subject that failed is not run again with more threads: its failure stands, and a
+        // thread it left stuck must not slow the cases after it more than it has to.
+        let mut failed: Vec<(String, Failure)> = Vec::new();
         for &threads in group.threads {
             for bench in &group.benches {
                 let case = Case {
@@ -125,13 +128,23 @@ pub fn main(groups: &[Group]) -> ! {
                     threads: threads as u32,
                 };
                 reporter.send(&Report::Measuring(case.clone()));
-                let report = match measure(bench, threads, group.per, per_case) {
+                let earlier = failed.iter().find(|(s, _)| *s == case.subject);
+                let result = match earlier {
+                    Some((_, failure)) => Err(failure.clone()),
+                    None => measure(bench, threads, group.per, per_case),
+                };
+                let report = match result {
                     Ok(nanos) => Report::Measured { case, nanos },
-                    Err((verdict, message)) => Report::Unmeasured {
-                        case,
-                        verdict,
-                        message,
-                    },
+                    Err((verdict, message)) => {
+                        if earlier.is_none() {
+                            failed.push((case.subject.clone(), (verdict, message.clone())));
+                        }
+                        Report::Unmeasured {
+                            case,
+                            verdict,
+                            message,
+                        }
+                    }
                 };
                 reporter.send(&report);
             }
@@ -242,8 +255,8 @@ impl Workers {
                         (
                             Verdict::Fail,
                             format!(
-                                "a sample of {iterations} iterations did not finish within \
-                                 {limit:?} (deadlock or lost wake-up?)"
+                                "a sample ({iterations} operation(s) a thread) did not finish \
+                                 within {limit:?} (deadlock or lost wake-up?)"
                             ),
                         )
                     }))
@@ -278,7 +291,9 @@ fn measure(bench: &Bench, threads: usize, per: Per, budget: Duration) -> Result<
     while warm_up.elapsed() < budget / 5 {
         let took = workers.sample(iterations, limit)?.as_secs_f64().max(1e-9);
         let wanted = iterations as f64 * sample_time.as_secs_f64() / took;
-        iterations = (wanted as u64).clamp(iterations / 2, iterations.saturating_mul(2)).max(1);
+        iterations = (wanted as u64)
+            .clamp(iterations / 2, iterations.saturating_mul(2))
+            .max(1);
     }
     let operations = iterations
         * match per {

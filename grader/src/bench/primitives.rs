@@ -58,15 +58,24 @@ pub fn run(catalog: &Catalog, options: &Options, say: &dyn Fn(&str)) -> Result<O
     let exercise = catalog.find(&options.exercise)?;
     if !catalog.bench_source(&exercise.id).is_file() {
         return Ok(Outcome::NothingToTime(format!(
-            "{}: nothing to time. Its lesson is {}, which has no primitive of its own to set \
-             against std's or parking_lot's (the benches are those of 02_lock, 03_rlock, \
-             04_semaphore, 05_event, 06_condition and 08_barrier).",
+            "{}: nothing to time. Its lesson, {}, builds no synchronization primitive to set \
+             against std's or parking_lot's. The exercises with a bench: {}.",
             exercise.id,
             match exercise.id.as_str() {
-                "01_threads" => "a thread's life (start, join, names, daemons) on top of std's own threads",
-                "07_deadlock" => "the order of locks (a bank, philosophers, a lock-order detector), not a lock",
+                "01_threads" =>
+                    "a thread's life (start, join, names, daemons) on std's own threads",
+                "07_deadlock" =>
+                    "the order in which locks are taken (a bank, the philosophers, \
+                                  a lock-order detector)",
                 _ => "elsewhere",
-            }
+            },
+            catalog
+                .exercises
+                .iter()
+                .filter(|e| catalog.bench_source(&e.id).is_file())
+                .map(|e| e.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let (path, code) = match options.source.read(&catalog.root, &exercise.id) {
@@ -206,7 +215,11 @@ pub fn run(catalog: &Catalog, options: &Options, say: &dyn Fn(&str)) -> Result<O
     });
     let mut title = format!("{} ({shown})", exercise.id);
     if run.forged_lines > 0 {
-        let _ = write!(title, " [{} forged report line(s) ignored]", run.forged_lines);
+        let _ = write!(
+            title,
+            " [{} forged report line(s) ignored]",
+            run.forged_lines
+        );
     }
     Ok(Outcome::Timed(Table {
         title,
@@ -265,7 +278,9 @@ impl Table {
                 self.cases
                     .iter()
                     .find(|(c, _)| {
-                        c.group == case.group && c.threads == case.threads && column(&c.subject).0 == name
+                        c.group == case.group
+                            && c.threads == case.threads
+                            && column(&c.subject).0 == name
                     })
                     .map(|(_, t)| t)
             };
@@ -332,7 +347,7 @@ fn cell(timing: &Option<Timing>) -> String {
 fn ratio(ours: &Option<Timing>, theirs: &Option<Timing>) -> String {
     match (ours, theirs) {
         (Some(Timing::Measured(a)), Some(Timing::Measured(b))) => {
-            format!("{}×", with_interval(stats::ratio(a, b), |r| format!("{r:.2}")))
+            format!("{}×", with_interval(stats::ratio(a, b), short))
         }
         _ => "—".into(),
     }
@@ -347,9 +362,16 @@ impl std::fmt::Display for Table {
             self.title
         )?;
         let header = [
-            "", "threads", "ours", "std", "parking_lot", "ours/std", "ours/parking_lot",
+            "",
+            "threads",
+            "ours",
+            "std",
+            "parking_lot",
+            "ours/std",
+            "ours/parking_lot",
         ];
-        let mut failures = Vec::new();
+        // (who, why, threads): one line per failure, naming the thread counts it stands for.
+        let mut failures: Vec<(String, String, Vec<u32>)> = Vec::new();
         for group in self.groups() {
             writeln!(f)?;
             let baselines: Vec<String> = group
@@ -366,9 +388,12 @@ impl std::fmt::Display for Table {
                     ("parking_lot", &row.parking_lot),
                 ] {
                     if let Some(Timing::Failed(why)) = timing {
-                        let line = format!("{} by {} thread(s): {why}", who, row.threads);
-                        if !failures.contains(&line) {
-                            failures.push(line);
+                        match failures.iter_mut().find(|(w, y, _)| w == who && y == why) {
+                            Some((_, _, threads)) if !threads.contains(&row.threads) => {
+                                threads.push(row.threads)
+                            }
+                            Some(_) => {}
+                            None => failures.push((who.into(), why.clone(), vec![row.threads])),
                         }
                     }
                 }
@@ -383,7 +408,13 @@ impl std::fmt::Display for Table {
                 ]);
             }
             let widths: Vec<usize> = (0..7)
-                .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+                .map(|i| {
+                    lines
+                        .iter()
+                        .map(|l| l[i].chars().count())
+                        .max()
+                        .unwrap_or(0)
+                })
                 .collect();
             for line in &lines {
                 let mut text = String::from(" ");
@@ -401,11 +432,26 @@ impl std::fmt::Display for Table {
         }
         if !failures.is_empty() || self.stopped.is_some() {
             writeln!(f)?;
-            for failure in &failures {
-                writeln!(f, "not timed: {failure}")?;
+            for (who, why, threads) in &failures {
+                let threads: Vec<String> = threads.iter().map(u32::to_string).collect();
+                writeln!(
+                    f,
+                    "not timed: {who} by {} thread(s): {why}",
+                    threads.join(", ")
+                )?;
             }
             if let Some(stopped) = &self.stopped {
                 writeln!(f, "{stopped}")?;
+            }
+            if failures
+                .iter()
+                .any(|(_, why, _)| why.contains("did not finish"))
+            {
+                writeln!(
+                    f,
+                    "(threads stuck in the code under test stay in the bench process: the cases \
+                     timed after them may be slowed down)"
+                )?;
             }
         }
         Ok(())

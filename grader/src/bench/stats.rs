@@ -69,7 +69,10 @@ mod tests {
         }
         assert!(quiet.high - quiet.low < noisy.high - noisy.low);
         let constant = mean(&[7.0; 20]);
-        assert_eq!((constant.low, constant.point, constant.high), (7.0, 7.0, 7.0));
+        assert_eq!(
+            (constant.low, constant.point, constant.high),
+            (7.0, 7.0, 7.0)
+        );
     }
 
     #[test]

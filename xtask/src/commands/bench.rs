@@ -24,10 +24,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         "report" => {
-            print!(
-                "{}",
-                grader::bench::report(&catalog, args.students.max(1))?
-            );
+            print!("{}", grader::bench::report(&catalog, args.students.max(1))?);
             Ok(ExitCode::SUCCESS)
         }
         id => {
