@@ -141,7 +141,7 @@ impl Catalog {
     /// The bench of an exercise (`cargo xtask bench ID`); exercises with no primitive to time
     /// have none.
     pub fn bench_source(&self, id: &str) -> PathBuf {
-        self.root.join("grader/benches").join(format!("{id}.rs"))
+        self.root.join("grader/benchmarks").join(format!("{id}.rs"))
     }
 
     /// A digest of everything that decides a check's verdict but the code under test: the

@@ -293,7 +293,7 @@ fn write_workspace(catalog: &Catalog, dir: &Path, crates: &Path) -> Result<()> {
 
 /// Writes (or refreshes) the bench crates of one exercise's code: the code as a library on the
 /// plain backend of `blocks` (no perturbation: the bench times the code, not the grader's
-/// yields) and the exercise's bench file (`grader/benches/ID.rs`) as a binary linked against it.
+/// yields) and the exercise's bench file (`grader/benchmarks/ID.rs`) as a binary linked against it.
 /// Their packages are built alone, with [`BENCH_PROFILE`]: built with a check crate, `blocks`
 /// would get its `perturb` feature. Call with the workspace's [`StageLock`] held.
 pub fn write_bench(catalog: &Catalog, member: &Member) -> Result<Stage> {

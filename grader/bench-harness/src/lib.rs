@@ -1,7 +1,7 @@
 //! The inside of a bench process: times the code under test against `std::sync` and
 //! `parking_lot` and reports every sample to the grader, which does the statistics.
 //!
-//! A bench binary is one file of `grader/benches/` linked against the code under test (built
+//! A bench binary is one file of `grader/benchmarks/` linked against the code under test (built
 //! optimised, on the plain backend of `blocks`) and this crate. It is run by the grader's
 //! sandbox like a check binary, and speaks the same [`protocol`]: a nonce on standard input, one
 //! report line per case on descriptor 3 (`measuring`, then `measured` with its samples or

@@ -2,7 +2,7 @@
 //! `std::sync` and `parking_lot`, uncontended and by several threads.
 //!
 //! The path of a grade, shortened: the file is read once, the rules judge it (forbidden code is
-//! refused, never run), the exercise's bench file (`grader/benches/ID.rs`) is built against it
+//! refused, never run), the exercise's bench file (`grader/benchmarks/ID.rs`) is built against it
 //! in the grader's workspace, optimised like the baselines and on the plain backend of `blocks`,
 //! and the bench binary runs in the sandbox like a check binary. It reports samples; the
 //! statistics (bootstrap intervals) and the table are made here, out of its reach.
@@ -203,8 +203,7 @@ pub fn run(catalog: &Catalog, options: &Options, say: &dyn Fn(&str)) -> Result<O
         let tail = run
             .stderr
             .lines()
-            .filter(|l| !l.trim().is_empty())
-            .last()
+            .rfind(|l| !l.trim().is_empty())
             .map(|l| format!(": {l}"))
             .unwrap_or_default();
         let why = format!("the bench process {how}{tail}");
