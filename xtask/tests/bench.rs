@@ -148,6 +148,32 @@ fn a_stub_and_hostile_code_are_reported_not_timed() {
         "{stdout}"
     );
 
+    // Crashes: the case it crashed in says how, and the bench says where it stopped.
+    let crashes = dir.path().join("crashes");
+    std::fs::create_dir_all(crashes.join("02_lock/src")).unwrap();
+    let solution = std::fs::read_to_string(root().join("solutions/02_lock/src/lib.rs")).unwrap();
+    let crashing = solution.replacen(
+        "    pub fn acquire(&self) {\n",
+        "    pub fn acquire(&self) {\n        // SAFETY: none: it crashes.\n        \
+         unsafe { std::ptr::null::<u8>().read_volatile() };\n",
+        1,
+    );
+    assert_ne!(crashing, solution, "the crash is in");
+    std::fs::write(crashes.join("02_lock/src/lib.rs"), crashing).unwrap();
+    let (code, stdout, stderr) = bench(&[
+        "02_lock",
+        "--submission",
+        crashes.to_str().unwrap(),
+        "--time",
+        "1",
+    ]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("not timed: Lock by 1 thread(s): the bench process was killed by SIGSEGV")
+            && stdout.contains("the cases after it were not run"),
+        "{stdout}"
+    );
+
     // Forbidden code is refused by the rules before anything is built or run.
     let aborts = dir.path().join("aborts");
     submission(&[find("abort")], &aborts);

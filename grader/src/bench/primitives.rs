@@ -197,7 +197,10 @@ pub fn run(catalog: &Catalog, options: &Options, say: &dyn Fn(&str)) -> Result<O
     let stopped = (!done).then(|| {
         let how = match run.ending {
             Ending::TimedOut => "did not finish in time (deadlock or lost wake-up?)".to_string(),
-            Ending::Signalled(signal) => format!("was killed by signal {signal}"),
+            Ending::Signalled(signal) => format!(
+                "was killed by {}",
+                crate::grade::verdict::signal_name(signal)
+            ),
             Ending::Exited(code) => format!("ended with exit code {code}"),
         };
         let tail = run
@@ -207,10 +210,13 @@ pub fn run(catalog: &Catalog, options: &Options, say: &dyn Fn(&str)) -> Result<O
             .map(|l| format!(": {l}"))
             .unwrap_or_default();
         let why = format!("the bench process {how}{tail}");
-        if let Some(case) = running {
-            cases.push((case, Timing::Failed(why.clone())));
+        match running {
+            Some(case) => {
+                cases.push((case, Timing::Failed(why)));
+                "the bench stopped there: the cases after it were not run".to_string()
+            }
+            None => format!("{why}; the cases after it were not run"),
         }
-        format!("{why}; the cases after it were not run")
     });
     let mut title = format!("{} ({shown})", exercise.id);
     if run.forged_lines > 0 {
@@ -378,7 +384,11 @@ impl std::fmt::Display for Table {
                 .iter()
                 .map(|(k, what)| format!("{k}: {what}"))
                 .collect();
-            writeln!(f, "{} ({})", group.name, baselines.join("; "))?;
+            if baselines.is_empty() {
+                writeln!(f, "{}", group.name)?;
+            } else {
+                writeln!(f, "{} ({})", group.name, baselines.join("; "))?;
+            }
             let mut lines: Vec<[String; 7]> = vec![header.map(String::from)];
             for row in &group.rows {
                 for (who, timing) in [

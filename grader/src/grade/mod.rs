@@ -7,7 +7,7 @@ pub mod plan;
 mod pool;
 mod score;
 pub(crate) mod statics;
-mod verdict;
+pub(crate) mod verdict;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -133,7 +133,7 @@ fn last_lines(text: &str, n: usize) -> String {
     format!(": {}", lines[lines.len().saturating_sub(n)..].join(" | "))
 }
 
-fn signal_name(signal: i32) -> String {
+pub(crate) fn signal_name(signal: i32) -> String {
     let name = match signal {
         libc::SIGSEGV => "SIGSEGV (a stack overflow or invalid memory access)",
         libc::SIGABRT => "SIGABRT (an abort: e.g. a panic while panicking, or a stack overflow)",
