@@ -111,11 +111,11 @@ impl Report {
             Report::Measuring(case) => case.fields("measuring"),
             Report::Measured { case, nanos } => {
                 let mut fields = case.fields("measured");
-                // Tenths of a nanosecond, finer than the clock; a field holds about 150 samples.
+                // Thousandths of a nanosecond (an operation may take two); 60 samples fit a field.
                 fields.push(
                     nanos
                         .iter()
-                        .map(|n| format!("{n:.1}"))
+                        .map(|n| format!("{n:.3}"))
                         .collect::<Vec<_>>()
                         .join(","),
                 );

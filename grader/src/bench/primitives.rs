@@ -7,7 +7,6 @@
 //! and the bench binary runs in the sandbox like a check binary. It reports samples; the
 //! statistics (bootstrap intervals) and the table are made here, out of its reach.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -248,16 +247,11 @@ impl Table {
                 .all(|(_, timing)| matches!(timing, Timing::Measured(_)))
     }
 
-    /// The rows of the table: (operation, threads, ours, std, parking_lot, ours/std,
-    /// ours/parking_lot), as text.
+    /// The table's groups of rows: a row per case of the code under test, with the baselines'
+    /// cases of the same operation and threads beside it.
     fn groups(&self) -> Vec<Group> {
         let mut groups: Vec<Group> = Vec::new();
-        let by_case: HashMap<(&str, &str, u32), &Timing> = self
-            .cases
-            .iter()
-            .map(|(c, t)| ((c.group.as_str(), c.subject.as_str(), c.threads), t))
-            .collect();
-        for (case, _) in &self.cases {
+        for (case, timing) in &self.cases {
             let group = match groups.iter_mut().position(|g| g.name == case.group) {
                 Some(i) => &mut groups[i],
                 None => {
@@ -276,9 +270,6 @@ impl Table {
                 }
                 continue;
             }
-            let ours = by_case
-                .get(&(case.group.as_str(), case.subject.as_str(), case.threads))
-                .copied();
             let baseline = |name: &str| {
                 self.cases
                     .iter()
@@ -292,7 +283,7 @@ impl Table {
             group.rows.push(Row {
                 what: what.to_string(),
                 threads: case.threads,
-                ours: ours.cloned(),
+                ours: Some(timing.clone()),
                 std: baseline("std").cloned(),
                 parking_lot: baseline("parking_lot").cloned(),
             });
