@@ -9,9 +9,12 @@
 //!
 //! Each case runs on worker threads that live as long as the case: a sample hands every worker a
 //! number of iterations, releases them together, and times from the release until the last one
-//! is done. The number of iterations is calibrated during a warm-up so that a sample lasts about
-//! `budget / cases / samples`. A sample that does not end in time (a deadlock, a lost wake-up)
-//! and a panic (a `todo!()` included) make the case `unmeasured`, and the bench goes on.
+//! is done. The number of iterations is calibrated during each case's warm-up so that a sample
+//! lasts about `budget / cases / samples`; then the cases of one operation and thread count (the
+//! code under test and its baselines) take their samples in turns, so that a change in the
+//! machine's load weighs on all of them alike and their ratios stay fair. A sample that does not
+//! end in time (a deadlock, a lost wake-up) and a panic (a `todo!()` included) make the case
+//! `unmeasured`, and the bench goes on.
 
 use std::any::Any;
 use std::io::{Read, Write};
@@ -121,6 +124,8 @@ pub fn main(groups: &[Group]) -> ! {
         // thread it left stuck must not slow the cases after it more than it has to.
         let mut failed: Vec<(String, Failure)> = Vec::new();
         for &threads in group.threads {
+            // Each subject warms up and is calibrated on its own…
+            let mut timers: Vec<Timer> = Vec::new();
             for bench in &group.benches {
                 let case = Case {
                     group: group.name.to_string(),
@@ -129,24 +134,38 @@ pub fn main(groups: &[Group]) -> ! {
                 };
                 reporter.send(&Report::Measuring(case.clone()));
                 let earlier = failed.iter().find(|(s, _)| *s == case.subject);
-                let result = match earlier {
-                    Some((_, failure)) => Err(failure.clone()),
-                    None => measure(bench, threads, group.per, per_case),
+                let timer = match earlier {
+                    Some((_, failure)) => Timer::failed(case, failure.clone()),
+                    None => match Timer::warm_up(bench, threads, group.per, per_case) {
+                        Ok(timer) => timer.for_case(case),
+                        Err(failure) => {
+                            failed.push((case.subject.clone(), failure.clone()));
+                            Timer::failed(case, failure)
+                        }
+                    },
                 };
-                let report = match result {
-                    Ok(nanos) => Report::Measured { case, nanos },
-                    Err((verdict, message)) => {
-                        if earlier.is_none() {
-                            failed.push((case.subject.clone(), (verdict, message.clone())));
-                        }
-                        Report::Unmeasured {
-                            case,
-                            verdict,
-                            message,
-                        }
+                timers.push(timer);
+            }
+            // …then their samples are taken in turns, so that whatever else the machine does
+            // meanwhile weighs on every subject alike, and the ratios stay fair.
+            let measuring = Instant::now();
+            let budget = per_case * 4 / 5 * timers.len() as u32;
+            loop {
+                let wanted: Vec<usize> = (0..timers.len())
+                    .filter(|&t| timers[t].wants_more(measuring.elapsed() < budget))
+                    .collect();
+                if wanted.is_empty() {
+                    break;
+                }
+                for t in wanted {
+                    reporter.send(&Report::Measuring(timers[t].case.clone()));
+                    if let Err(failure) = timers[t].sample() {
+                        failed.push((timers[t].case.subject.clone(), failure));
                     }
-                };
-                reporter.send(&report);
+                }
+            }
+            for timer in timers {
+                reporter.send(&timer.report());
             }
         }
     }
@@ -271,46 +290,123 @@ impl Workers {
     }
 }
 
-/// Times one case within about `budget`: a fifth for warming up and calibrating, the rest for
-/// the samples. Returns the nanoseconds of one operation in each sample.
-fn measure(bench: &Bench, threads: usize, per: Per, budget: Duration) -> Result<Vec<f64>, Failure> {
-    let work = panic::catch_unwind(|| (bench.setup)(threads)).map_err(|p| classify(&*p))?;
-    let workers = Workers::spawn(work, threads);
-    // A sample that takes far longer than planned is a code under test that no longer runs.
-    let limit = budget.max(Duration::from_secs(1)) * 4;
-    let sample_time = (budget * 4 / 5) / MAX_SAMPLES as u32;
+/// One case being timed: its workers and the iterations of a sample, calibrated, and the
+/// samples so far (the nanoseconds of one operation in each), or why it has none.
+struct Timer {
+    case: Case,
+    workers: Option<Workers>,
+    iterations: u64,
+    operations: u64,
+    limit: Duration,
+    nanos: Vec<f64>,
+    failure: Option<Failure>,
+}
 
-    // Warm-up: double the iterations until a sample lasts about its share, then adjust them
-    // by at most a factor of two a sample (threads that happen to run one after the other in a
-    // time slice make a sample look cheap), for a fifth of the budget.
-    let warm_up = Instant::now();
-    let mut iterations = 1u64;
-    while workers.sample(iterations, limit)? < sample_time / 2 && warm_up.elapsed() < budget / 5 {
-        iterations = iterations.saturating_mul(2);
+impl Timer {
+    /// Sets the case up and warms it up for a fifth of `budget`: doubles the iterations until a
+    /// sample lasts about its share, then adjusts them by at most a factor of two a sample
+    /// (threads that happen to run one after the other in a time slice make a sample look
+    /// cheap).
+    fn warm_up(
+        bench: &Bench,
+        threads: usize,
+        per: Per,
+        budget: Duration,
+    ) -> Result<Timer, Failure> {
+        let work = panic::catch_unwind(|| (bench.setup)(threads)).map_err(|p| classify(&*p))?;
+        let workers = Workers::spawn(work, threads);
+        // A sample that takes far longer than planned is a code under test that no longer runs.
+        let limit = budget.max(Duration::from_secs(1)) * 4;
+        let sample_time = (budget * 4 / 5) / MAX_SAMPLES as u32;
+        let warm_up = Instant::now();
+        let mut iterations = 1u64;
+        while workers.sample(iterations, limit)? < sample_time / 2 && warm_up.elapsed() < budget / 5
+        {
+            iterations = iterations.saturating_mul(2);
+        }
+        while warm_up.elapsed() < budget / 5 {
+            let took = workers.sample(iterations, limit)?.as_secs_f64().max(1e-9);
+            let wanted = iterations as f64 * sample_time.as_secs_f64() / took;
+            iterations = (wanted as u64)
+                .clamp(iterations / 2, iterations.saturating_mul(2))
+                .max(1);
+        }
+        let operations = iterations
+            * match per {
+                Per::Thread => threads as u64,
+                Per::Round => 1,
+                Per::Producer => threads.saturating_sub(1).max(1) as u64,
+            };
+        Ok(Timer {
+            case: Case {
+                group: String::new(),
+                subject: String::new(),
+                threads: threads as u32,
+            },
+            workers: Some(workers),
+            iterations,
+            operations,
+            limit,
+            nanos: Vec::with_capacity(MAX_SAMPLES),
+            failure: None,
+        })
     }
-    while warm_up.elapsed() < budget / 5 {
-        let took = workers.sample(iterations, limit)?.as_secs_f64().max(1e-9);
-        let wanted = iterations as f64 * sample_time.as_secs_f64() / took;
-        iterations = (wanted as u64)
-            .clamp(iterations / 2, iterations.saturating_mul(2))
-            .max(1);
-    }
-    let operations = iterations
-        * match per {
-            Per::Thread => threads as u64,
-            Per::Round => 1,
-            Per::Producer => threads.saturating_sub(1).max(1) as u64,
-        };
 
-    let measuring = Instant::now();
-    let mut nanos = Vec::with_capacity(MAX_SAMPLES);
-    while nanos.len() < MAX_SAMPLES
-        && (measuring.elapsed() < budget * 4 / 5 || nanos.len() < MIN_SAMPLES)
-    {
-        let took = workers.sample(iterations, limit)?;
-        nanos.push(took.as_secs_f64() * 1e9 / operations as f64);
+    fn for_case(self, case: Case) -> Timer {
+        Timer { case, ..self }
     }
-    // The workers end when their order channels close.
-    drop(workers);
-    Ok(nanos)
+
+    fn failed(case: Case, failure: Failure) -> Timer {
+        Timer {
+            case,
+            workers: None,
+            iterations: 0,
+            operations: 0,
+            limit: Duration::ZERO,
+            nanos: Vec::new(),
+            failure: Some(failure),
+        }
+    }
+
+    /// Whether to take another sample: up to the most a report carries while `in_time`, and
+    /// past the time until there are enough for an interval.
+    fn wants_more(&self, in_time: bool) -> bool {
+        self.failure.is_none()
+            && self.nanos.len() < MAX_SAMPLES
+            && (in_time || self.nanos.len() < MIN_SAMPLES)
+    }
+
+    fn sample(&mut self) -> Result<(), Failure> {
+        let workers = self
+            .workers
+            .as_ref()
+            .expect("a timer without failure has workers");
+        match workers.sample(self.iterations, self.limit) {
+            Ok(took) => {
+                self.nanos
+                    .push(took.as_secs_f64() * 1e9 / self.operations as f64);
+                Ok(())
+            }
+            Err(failure) => {
+                // Its workers end when their order channels close (or stay stuck).
+                self.workers = None;
+                self.failure = Some(failure.clone());
+                Err(failure)
+            }
+        }
+    }
+
+    fn report(self) -> Report {
+        match self.failure {
+            None => Report::Measured {
+                case: self.case,
+                nanos: self.nanos,
+            },
+            Some((verdict, message)) => Report::Unmeasured {
+                case: self.case,
+                verdict,
+                message,
+            },
+        }
+    }
 }
