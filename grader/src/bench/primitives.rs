@@ -457,3 +457,62 @@ impl std::fmt::Display for Table {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(subject: &str, threads: u32) -> Case {
+        Case {
+            group: "lock, unlock".into(),
+            subject: subject.into(),
+            threads,
+        }
+    }
+
+    #[test]
+    fn a_row_per_case_of_ours_with_its_baselines_and_failures_grouped() {
+        let failed = || Timing::Failed("not implemented yet".into());
+        let table = Table {
+            title: "02_lock (x)".into(),
+            cases: vec![
+                (
+                    case("ours Lock", 1),
+                    Timing::Measured(vec![10.0, 11.0, 12.0, 10.5, 11.5]),
+                ),
+                (case("std Mutex", 1), Timing::Measured(vec![5.0; 5])),
+                (
+                    case("parking_lot Mutex", 1),
+                    Timing::Measured(vec![20.0; 5]),
+                ),
+                (case("ours Lock", 2), failed()),
+                (case("std Mutex", 2), Timing::Measured(vec![1500.0; 5])),
+                (case("ours Lock", 8), failed()),
+            ],
+            stopped: Some("the bench stopped there".into()),
+        };
+        let text = table.to_string();
+        assert!(
+            text.contains("lock, unlock (std: Mutex; parking_lot: Mutex)"),
+            "{text}"
+        );
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("  Lock")).collect();
+        assert_eq!(rows.len(), 3, "{text}");
+        // 11 ns against 5 and 20: the ratios 2.2 and 0.55, each with an interval.
+        assert!(
+            rows[0].contains("11.0 [")
+                && rows[0].contains(" ns")
+                && rows[0].contains("2.20 [")
+                && rows[0].contains("0.55 ["),
+            "{text}"
+        );
+        assert!(rows[1].contains("not timed") && rows[1].contains("1.50 [1.50, 1.50] µs"));
+        assert!(
+            rows[2].contains('—'),
+            "no baseline measured by 8 threads: {text}"
+        );
+        assert!(text.contains("not timed: Lock by 2, 8 thread(s): not implemented yet"));
+        assert!(text.contains("the bench stopped there"));
+        assert!(!table.complete());
+    }
+}
