@@ -116,11 +116,7 @@ pub fn run(catalog: &Catalog, options: &Options, say: &dyn Fn(&str)) -> Result<O
                 api: false,
             },
         )?;
-        say(&format!(
-            "building {} and its bench, optimised (the first time also std's and parking_lot's \
-             baselines: a minute or so)…",
-            shown
-        ));
+        say(&format!("building {shown} and its bench, optimised…"));
         let build = crate::build::build_with_profile(&stage, stage::BENCH_PROFILE, &|_| {})?;
         if let Some(failure) = &build.cargo_failure {
             bail!("the grader's own build failed (not your code):\n{failure}");
