@@ -138,6 +138,12 @@ impl Catalog {
         self.root.join("grader/checks").join(format!("{id}.rs"))
     }
 
+    /// The bench of an exercise (`cargo xtask bench ID`); exercises with no primitive to time
+    /// have none.
+    pub fn bench_source(&self, id: &str) -> PathBuf {
+        self.root.join("grader/benchmarks").join(format!("{id}.rs"))
+    }
+
     /// A digest of everything that decides a check's verdict but the code under test: the
     /// checks and their files, the harness, the wire protocol and `blocks` (the building
     /// blocks learners link), by relative path and content.

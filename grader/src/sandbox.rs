@@ -241,6 +241,28 @@ impl Sandbox {
         limits: Limits,
         slot: usize,
     ) -> Result<Run, StartError> {
+        self.run_with_args(program, &run.to_args(), limits, slot)
+    }
+
+    /// Runs a bench binary (`program bench …`) the same way: a `measuring` report starts each
+    /// case's wall-clock limit, as `start` does a trial's.
+    pub fn run_bench(
+        &self,
+        program: &Path,
+        bench: &protocol::BenchArgs,
+        limits: Limits,
+        slot: usize,
+    ) -> Result<Run, StartError> {
+        self.run_with_args(program, &bench.to_args(), limits, slot)
+    }
+
+    fn run_with_args(
+        &self,
+        program: &Path,
+        args: &[String],
+        limits: Limits,
+        slot: usize,
+    ) -> Result<Run, StartError> {
         let uid = self.slot_uid(slot)?;
         let program = self.install(program).map_err(|error| {
             StartError(format!(
@@ -250,7 +272,7 @@ impl Sandbox {
         })?;
         let mut pause = Duration::from_millis(50);
         for attempt in 1.. {
-            match self.run_once(&program, run, limits, uid) {
+            match self.run_once(&program, args, limits, uid) {
                 Ok(run) => return Ok(run),
                 Err(error) if attempt < 6 && transient(&error) => {
                     std::thread::sleep(pause);
@@ -269,7 +291,7 @@ impl Sandbox {
     fn run_once(
         &self,
         program: &Path,
-        run: &protocol::RunArgs,
+        args: &[String],
         limits: Limits,
         uid: Option<u32>,
     ) -> std::io::Result<Run> {
@@ -278,7 +300,7 @@ impl Sandbox {
         let report_fd = report_write.as_raw_fd();
         let mut command = Command::new(program);
         command
-            .args(run.to_args())
+            .args(args)
             .current_dir(self.dir.path().join("work"))
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -362,7 +384,7 @@ impl Sandbox {
                 Ok(line) => match Report::decode(&line, &nonce) {
                     Some(report) => {
                         match &report {
-                            Report::Start { .. } => {
+                            Report::Start { .. } | Report::Measuring(_) => {
                                 deadline = Instant::now() + limits.trial_timeout
                             }
                             // Leaving takes no time: a `done` process that lingers is stuck in

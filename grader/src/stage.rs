@@ -77,7 +77,15 @@ debug-assertions = true
 overflow-checks = true
 incremental = true
 codegen-units = 16
+
+[profile.grader-bench]
+inherits = "release"
+debug = false
 "#;
+
+/// The profile of bench builds (`cargo xtask bench ID`): a release build, as the baselines
+/// from std and parking_lot are, so the ratios compare like with like.
+pub const BENCH_PROFILE: &str = "grader-bench";
 
 /// Where the grader's workspace and its build live.
 fn base(catalog: &Catalog) -> PathBuf {
@@ -232,6 +240,17 @@ pub fn write(catalog: &Catalog, members: &[Member]) -> Result<Stage> {
         staged.push(exercise_staged);
     }
 
+    write_workspace(catalog, &dir, &crates)?;
+    Ok(Stage {
+        dir,
+        target_dir: base(catalog).join("build"),
+        exercises: staged,
+    })
+}
+
+/// The workspace's manifest (every staged crate a member, the profiles, the check crates'
+/// overrides) and its lock file.
+fn write_workspace(catalog: &Catalog, dir: &Path, crates: &Path) -> Result<()> {
     let mut workspace = toml::Table::new();
     workspace.insert("resolver".into(), "2".into());
     workspace.insert(
@@ -245,7 +264,7 @@ pub fn write(catalog: &Catalog, members: &[Member]) -> Result<Stage> {
     // build's work (it is compiled once per graded submission), and its code only drives and
     // observes; the code under test, its building blocks and the harness stay optimised.
     let mut overrides = toml::Table::new();
-    for entry in std::fs::read_dir(&crates)?.flatten() {
+    for entry in std::fs::read_dir(crates)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with("check-") {
             overrides.insert(name, table([("opt-level", 0.into())]).into());
@@ -261,15 +280,91 @@ pub fn write(catalog: &Catalog, members: &[Member]) -> Result<Stage> {
         &dir.join("Cargo.toml"),
         &toml::to_string(&root).expect("a table serialises"),
     )?;
-    // Same dependency versions as the workspace, so shared artifacts are reused.
+    // Same dependency versions as the workspace, so shared artifacts are reused; taken again
+    // when the workspace's is newer (a dependency added since, which then needs no network).
     let lock = catalog.root.join("Cargo.lock");
-    if lock.is_file() && !dir.join("Cargo.lock").exists() {
-        std::fs::copy(&lock, dir.join("Cargo.lock"))?;
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let staged_lock = dir.join("Cargo.lock");
+    if lock.is_file() && modified(&staged_lock) < modified(&lock) {
+        std::fs::copy(&lock, &staged_lock)?;
     }
+    Ok(())
+}
+
+/// Writes (or refreshes) the bench crates of one exercise's code: the code as a library on the
+/// plain backend of `blocks` (no perturbation: the bench times the code, not the grader's
+/// yields) and the exercise's bench file (`grader/benchmarks/ID.rs`) as a binary linked against it.
+/// Their packages are built alone, with [`BENCH_PROFILE`]: built with a check crate, `blocks`
+/// would get its `perturb` feature. Call with the workspace's [`StageLock`] held.
+pub fn write_bench(catalog: &Catalog, member: &Member) -> Result<Stage> {
+    let dir = workspace_dir(catalog);
+    let crates = dir.join("crates");
+    std::fs::create_dir_all(&crates).with_context(|| format!("creating {}", crates.display()))?;
+    let (exercise, key) = (member.exercise, &member.key);
+    let krate = &exercise.crate_name;
+    let lib_package = format!("{krate}-plain-{key}");
+    let lib_dir = crates.join(&lib_package);
+    write_if_changed(
+        &lib_dir.join("Cargo.toml"),
+        &manifest(
+            &lib_package,
+            (
+                "lib",
+                table([("name", krate.as_str().into()), ("path", "lib.rs".into())]),
+            ),
+            table([("blocks", path_dependency(catalog.root.join("blocks"), None))]),
+        ),
+    )?;
+    let lib_path = lib_dir.join("lib.rs");
+    write_if_changed(&lib_path, member.code)?;
+    let bench_package = format!("bench-{krate}-{key}");
+    write_if_changed(
+        &crates.join(&bench_package).join("Cargo.toml"),
+        &manifest(
+            &bench_package,
+            (
+                "bin",
+                table([
+                    ("name", bench_package.as_str().into()),
+                    (
+                        "path",
+                        catalog
+                            .bench_source(&exercise.id)
+                            .display()
+                            .to_string()
+                            .into(),
+                    ),
+                ]),
+            ),
+            table([
+                (
+                    krate.as_str(),
+                    path_dependency(format!("../{lib_package}"), Some(&lib_package)),
+                ),
+                (
+                    "bench-harness",
+                    path_dependency(catalog.root.join("grader/bench-harness"), None),
+                ),
+            ]),
+        ),
+    )?;
+    let staged = StagedExercise {
+        id: exercise.id.clone(),
+        key: key.clone(),
+        lib_relative: format!("crates/{lib_package}/lib.rs"),
+        lib_path,
+        lib_package,
+        check_package: bench_package,
+        api_crates: Vec::new(),
+    };
+    for package in staged.packages() {
+        touch(&crates.join(package));
+    }
+    write_workspace(catalog, &dir, &crates)?;
     Ok(Stage {
         dir,
         target_dir: base(catalog).join("build"),
-        exercises: staged,
+        exercises: vec![staged],
     })
 }
 
@@ -300,7 +395,9 @@ pub fn prune(catalog: &Catalog, max_age: Duration) {
         }
     }
     if !removed.is_empty() {
-        remove_artifacts(&base(catalog).join("build/grader"), &removed);
+        for profile in ["grader", BENCH_PROFILE] {
+            remove_artifacts(&base(catalog).join("build").join(profile), &removed);
+        }
     }
 }
 
@@ -334,7 +431,10 @@ fn remove_artifacts(profile_dir: &Path, packages: &[String]) {
             }
         }
     }
-    for package in packages.iter().filter(|p| p.starts_with("check-")) {
+    for package in packages
+        .iter()
+        .filter(|p| p.starts_with("check-") || p.starts_with("bench-"))
+    {
         let _ = std::fs::remove_file(profile_dir.join(package));
         let _ = std::fs::remove_file(profile_dir.join(format!("{package}.d")));
     }

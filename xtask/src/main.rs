@@ -57,19 +57,11 @@ enum Command {
         #[arg(value_name = "OUT")]
         out: PathBuf,
     },
-    /// Benchmarks that print numbers: `batch` (a class's grading time, memory, and one more
-    /// submission's build against cargo's), `report` (the instructor's page of a made-up class:
-    /// its size and the time to make it).
-    Bench {
-        /// What to measure: `batch` or `report`.
-        what: String,
-        /// Students in the benchmark's class.
-        #[arg(long, default_value_t = 30)]
-        students: usize,
-        /// Check processes at once (default: the number of cores).
-        #[arg(long, value_name = "N")]
-        jobs: Option<usize>,
-    },
+    /// Benchmarks that print numbers: an exercise id (`02_lock`, `02` or `lock`: your
+    /// primitives against std's and parking_lot's, uncontended and by 2 and 8 threads), `batch`
+    /// (a class's grading time, memory, and one more submission's build against cargo's),
+    /// `report` (the instructor's page of a made-up class: its size and the time to make it).
+    Bench(BenchArgs),
     /// The Gradescope autograder package: setup.sh, run_autograder and the course, in a zip.
     Gradescope {
         /// Where to write the zip.
@@ -173,6 +165,27 @@ pub struct BatchArgs {
     format: Option<FormatArg>,
 }
 
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// What to measure: an exercise id, `batch` or `report`.
+    what: String,
+    /// Time the reference solutions instead of your code.
+    #[arg(long, conflicts_with = "submission")]
+    solutions: bool,
+    /// Time a student's copy (a workspace, its exercises/ folder, or exercise folders).
+    #[arg(long, value_name = "DIR")]
+    submission: Option<PathBuf>,
+    /// Seconds of measuring for the exercise, shared by its cases (the build comes on top).
+    #[arg(long, value_name = "SECONDS", default_value_t = 20.0)]
+    time: f64,
+    /// Students in the class of `bench batch` and `bench report`.
+    #[arg(long, default_value_t = 30)]
+    students: usize,
+    /// Check processes at once, for `bench batch` (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
     Toml,
@@ -196,11 +209,7 @@ fn main() -> ExitCode {
             partial,
         } => commands::batch::merge(inputs, out, partial),
         Command::Report { out } => commands::report::run(&out),
-        Command::Bench {
-            what,
-            students,
-            jobs,
-        } => commands::bench::run(&what, students, jobs),
+        Command::Bench(args) => commands::bench::run(args),
         Command::Gradescope { out, exercises } => commands::gradescope::run(&out, &exercises),
         Command::Watch(args) => commands::watch::run(args),
         Command::Check { jobs } => commands::check::run(jobs),

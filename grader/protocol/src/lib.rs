@@ -47,7 +47,7 @@ impl Verdict {
 }
 
 /// One line of the report pipe.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Report {
     /// A trial starts: its wall-clock limit counts from here.
     Start { index: u64, seed: u64 },
@@ -63,6 +63,26 @@ pub enum Report {
     Done,
     /// The check binary refused to run (a grader bug: an unknown check name, say).
     Error(String),
+    /// A bench binary starts measuring a case: like `Start`, its wall-clock limit counts from here.
+    Measuring(Case),
+    /// A case measured: the time of one operation in each sample, in nanoseconds.
+    Measured { case: Case, nanos: Vec<f64> },
+    /// A case that could not be measured: the code under test panicked, reached a `todo!()`,
+    /// or did not finish a sample in time.
+    Unmeasured {
+        case: Case,
+        verdict: Verdict,
+        message: String,
+    },
+}
+
+/// One row of a bench: an operation (`group`), whose implementation (`subject`: `ours`, `std`,
+/// `parking_lot`), by how many threads at once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Case {
+    pub group: String,
+    pub subject: String,
+    pub threads: u32,
 }
 
 impl Report {
@@ -88,6 +108,29 @@ impl Report {
             ],
             Report::Done => vec!["done".into()],
             Report::Error(message) => vec!["error".into(), message.clone()],
+            Report::Measuring(case) => case.fields("measuring"),
+            Report::Measured { case, nanos } => {
+                let mut fields = case.fields("measured");
+                // Thousandths of a nanosecond (an operation may take two); 60 samples fit a field.
+                fields.push(
+                    nanos
+                        .iter()
+                        .map(|n| format!("{n:.3}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+                fields
+            }
+            Report::Unmeasured {
+                case,
+                verdict,
+                message,
+            } => {
+                let mut fields = case.fields("unmeasured");
+                fields.push(verdict.word().into());
+                fields.push(message.clone());
+                fields
+            }
         };
         let mut line = nonce.to_string();
         for field in fields {
@@ -137,8 +180,71 @@ impl Report {
             }
             "done" => Report::Done,
             "error" => Report::Error(fields.next().unwrap_or("").to_string()),
+            "measuring" | "measured" | "unmeasured" => {
+                let case = Case {
+                    group: fields.next()?.to_string(),
+                    subject: fields.next()?.to_string(),
+                    threads: fields.next()?.parse().ok()?,
+                };
+                match kind {
+                    "measuring" => Report::Measuring(case),
+                    "measured" => Report::Measured {
+                        case,
+                        nanos: fields
+                            .next()?
+                            .split(',')
+                            .map(|n| n.parse::<f64>().ok().filter(|n| n.is_finite()))
+                            .collect::<Option<_>>()?,
+                    },
+                    _ => Report::Unmeasured {
+                        case,
+                        verdict: Verdict::parse(fields.next()?)?,
+                        message: fields.next().unwrap_or("").to_string(),
+                    },
+                }
+            }
             _ => return None,
         })
+    }
+}
+
+impl Case {
+    fn fields(&self, kind: &str) -> Vec<String> {
+        vec![
+            kind.into(),
+            self.group.clone(),
+            self.subject.clone(),
+            self.threads.to_string(),
+        ]
+    }
+}
+
+/// What the grader asks a bench binary to do: measure every case, within about `budget_ms`
+/// milliseconds in all (`BINARY bench --budget-ms N`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchArgs {
+    pub budget_ms: u64,
+}
+
+impl BenchArgs {
+    pub fn to_args(&self) -> Vec<String> {
+        vec![
+            "bench".into(),
+            "--budget-ms".into(),
+            self.budget_ms.to_string(),
+        ]
+    }
+
+    /// Reads the arguments after the program name.
+    pub fn parse(args: impl Iterator<Item = String>) -> Result<BenchArgs, String> {
+        let args: Vec<String> = args.collect();
+        match args.as_slice() {
+            [bench, flag, n] if bench == "bench" && flag == "--budget-ms" => n
+                .parse()
+                .map(|budget_ms| BenchArgs { budget_ms })
+                .map_err(|_| format!("bad --budget-ms: {n}")),
+            _ => Err("usage: BENCH-BINARY bench --budget-ms N".into()),
+        }
     }
 }
 
@@ -225,6 +331,16 @@ mod tests {
             },
             Report::Done,
             Report::Error("no check named x".into()),
+            Report::Measuring(case()),
+            Report::Measured {
+                case: case(),
+                nanos: vec![12.5, 13.0, 1e6],
+            },
+            Report::Unmeasured {
+                case: case(),
+                verdict: Verdict::NotImplemented,
+                message: "not yet implemented".into(),
+            },
         ];
         for report in reports {
             let line = report.encode("n0nce");
@@ -246,6 +362,26 @@ mod tests {
             Report::decode("n0nce\ttrial\t1\t2\tmaybe\t3\t", "n0nce"),
             None
         );
+    }
+
+    fn case() -> Case {
+        Case {
+            group: "acquire + release".into(),
+            subject: "parking_lot".into(),
+            threads: 8,
+        }
+    }
+
+    #[test]
+    fn bench_arguments_round_trip() {
+        let args = BenchArgs { budget_ms: 20_000 };
+        assert_eq!(BenchArgs::parse(args.to_args().into_iter()), Ok(args));
+        assert!(BenchArgs::parse(["bench".to_string()].into_iter()).is_err());
+        let nan = Report::Measured {
+            case: case(),
+            nanos: vec![f64::NAN],
+        };
+        assert_eq!(Report::decode(&nan.encode("n"), "n"), None, "numbers only");
     }
 
     #[test]

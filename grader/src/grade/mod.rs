@@ -6,8 +6,8 @@
 pub mod plan;
 mod pool;
 mod score;
-mod statics;
-mod verdict;
+pub(crate) mod statics;
+pub(crate) mod verdict;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

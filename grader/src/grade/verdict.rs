@@ -78,6 +78,8 @@ pub fn judge(spec: &CheckSpec, first_seed: u64, requested: u64, run: &Run) -> Ju
                 judged.message = format!("the check binary refused to run (grader bug): {message}");
                 return judged;
             }
+            // A bench's reports: no check binary sends them, and they carry no verdict.
+            Report::Measuring(_) | Report::Measured { .. } | Report::Unmeasured { .. } => {}
         }
     }
     if done && passed == requested {
@@ -131,7 +133,7 @@ fn last_lines(text: &str, n: usize) -> String {
     format!(": {}", lines[lines.len().saturating_sub(n)..].join(" | "))
 }
 
-fn signal_name(signal: i32) -> String {
+pub(crate) fn signal_name(signal: i32) -> String {
     let name = match signal {
         libc::SIGSEGV => "SIGSEGV (a stack overflow or invalid memory access)",
         libc::SIGABRT => "SIGABRT (an abort: e.g. a panic while panicking, or a stack overflow)",

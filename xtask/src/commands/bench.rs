@@ -1,27 +1,75 @@
 //! `cargo xtask bench`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Result};
-use grader::Catalog;
+use grader::bench::primitives::{self, Outcome};
+use grader::{Catalog, Source};
 
 use super::default_jobs;
+use crate::BenchArgs;
 
-pub fn run(what: &str, students: usize, jobs: Option<usize>) -> Result<ExitCode> {
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let catalog = Catalog::load(&grader::workspace_root())?;
-    match what {
+    match args.what.as_str() {
         "batch" => {
-            let bench =
-                grader::bench::batch(&catalog, students.max(1), default_jobs(jobs), &|line| {
-                    eprintln!("{line}")
-                })?;
+            let bench = grader::bench::batch(
+                &catalog,
+                args.students.max(1),
+                default_jobs(args.jobs),
+                &|line| eprintln!("{line}"),
+            )?;
             print!("{bench}");
             Ok(ExitCode::SUCCESS)
         }
         "report" => {
-            print!("{}", grader::bench::report(&catalog, students.max(1))?);
+            print!("{}", grader::bench::report(&catalog, args.students.max(1))?);
             Ok(ExitCode::SUCCESS)
         }
-        other => bail!("no benchmark named `{other}`: try `batch` or `report`"),
+        id => {
+            if catalog.find(id).is_err() {
+                bail!(
+                    "no benchmark named `{id}`: try an exercise id ({}), `batch` or `report`",
+                    catalog
+                        .exercises
+                        .iter()
+                        .map(|e| e.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            if !(args.time.is_finite() && args.time > 0.0 && args.time <= 3600.0) {
+                bail!("--time takes seconds, more than 0 and at most 3600");
+            }
+            let source = match (&args.submission, args.solutions) {
+                (Some(dir), _) => Source::submission(dir)?,
+                (None, true) => Source::Solutions,
+                (None, false) => Source::Exercises,
+            };
+            let options = primitives::Options {
+                source,
+                exercise: id.to_string(),
+                budget: Duration::from_secs_f64(args.time),
+            };
+            match primitives::run(&catalog, &options, &|line| eprintln!("{line}"))? {
+                Outcome::NothingToTime(message) => {
+                    println!("{message}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Outcome::Refused(message) => {
+                    println!("not timed: {message}");
+                    Ok(ExitCode::from(1))
+                }
+                Outcome::Timed(table) => {
+                    print!("{table}");
+                    Ok(if table.complete() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    })
+                }
+            }
+        }
     }
 }

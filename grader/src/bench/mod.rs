@@ -1,10 +1,14 @@
-//! `cargo xtask bench batch`: what grading a class costs, in numbers (never in assertions:
-//! machines here are shared and noisy).
+//! Benchmarks, which print numbers (never assertions: machines here are shared and noisy).
+//! [`primitives`] is `cargo xtask bench ID`, the learner's primitives against std's and
+//! parking_lot's. This module is `cargo xtask bench batch`, what grading a class costs:
 //!
 //! - a class of `students` × every exercise graded end to end (build and checks), with the
 //!   grader's and its largest child's peak memory;
 //! - the marginal build time of one more submission in that class, against a plain cargo build
 //!   of the same crates (a fresh submission of the same size, built with cargo alone).
+
+pub mod primitives;
+mod stats;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
