@@ -200,6 +200,47 @@ fn lifecycle(_t: &mut Trial) {
     });
 }
 
+/// is_alive() turns false when the target ends (returns or panics), whether or not anyone joins.
+fn alive_until_the_target_ends(t: &mut Trial) {
+    let k = t.rng().usize(1..=4);
+    within(PATIENCE * 2, "is_alive", move || {
+        let gate = Gate::new();
+        let finished = Arc::new(AtomicBool::new(false));
+        let mut threads: Vec<(&str, Thread)> = (0..k)
+            .map(|_| ("returned", gated_thread(&gate, &finished)))
+            .collect();
+        let panicking = {
+            let gate = Arc::clone(&gate);
+            Thread::new(move || {
+                gate.wait();
+                panic!("a panic in run()");
+            })
+        };
+        threads.push(("panicked", panicking));
+        for (_, thread) in &threads {
+            thread.start().unwrap();
+            ensure!(
+                thread.is_alive(),
+                "is_alive() is false while the target runs"
+            );
+        }
+        gate.open();
+        // Nobody joins: the end of the target alone must make the thread not alive.
+        for (i, (how, thread)) in threads.iter().enumerate() {
+            ensure!(
+                harness::wait_until(PATIENCE, || !thread.is_alive()),
+                "is_alive() of thread {i} is still true {PATIENCE:?} after its target {how}, \
+                 with nobody joining it: a thread stops being alive when its target ends, not \
+                 when someone joins it"
+            );
+        }
+        ensure!(
+            finished.load(SeqCst),
+            "is_alive() turned false before the target returned"
+        );
+    });
+}
+
 /// "Thread-N" names from a process-wide counter, explicit names, and current_name().
 fn names_and_current_name(_t: &mut Trial) {
     // On the check's own main thread.
@@ -1117,6 +1158,7 @@ fn blocked_joiners_sleep(_t: &mut Trial) {
 fn main() {
     harness::main(harness::checks![
         lifecycle,
+        alive_until_the_target_ends,
         names_and_current_name,
         greetings_from_every_thread,
         daemon_flag,

@@ -466,6 +466,77 @@ fn timeouts(t: &mut Trial) {
     });
 }
 
+/// A timed waiter that gives up must not erase the sign that others sleep on the lock: with an
+/// untimed waiter asleep beside timed ones that time out, one release must still wake it. Run
+/// without perturbation, which wakes sleepers spuriously and would hide a lost wake-up.
+fn timed_out_waiter_keeps_others_wakeable(t: &mut Trial) {
+    let timeout = Duration::from_millis(t.rng().u64(30..=60));
+    let timed = t.rng().usize(1..=3);
+    within(PATIENCE * 4, "timed and untimed waiters", move || {
+        // First the untimed waiter falls asleep, then the timed ones come and go; then the
+        // timed ones fall asleep first and the untimed one joins them before they give up.
+        for untimed_first in [true, false] {
+            let lock = Arc::new(Lock::new());
+            lock.acquire();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let untimed = |tx: std::sync::mpsc::Sender<harness::KernelTid>| {
+                let lock = Arc::clone(&lock);
+                harness::spawn(move || {
+                    tx.send(harness::KernelTid::current()).unwrap();
+                    lock.acquire();
+                    lock.release().unwrap();
+                })
+            };
+            let timed_waiters = |timeout: Duration, tx: std::sync::mpsc::Sender<_>| {
+                let lock = Arc::clone(&lock);
+                spawn_together(timed, move |_| {
+                    tx.send(harness::KernelTid::current()).unwrap();
+                    lock.acquire_timeout(timeout)
+                })
+            };
+            let (waiter, timed_out) = if untimed_first {
+                let waiter = untimed(tx.clone());
+                // A waiter that never sleeps (it spins) is blocked_waiters_sleep's business.
+                harness::wait_asleep(&[rx.recv().unwrap()], PATIENCE);
+                (waiter, timed_waiters(timeout, tx))
+            } else {
+                let long = timeout * 5;
+                let timed_out = timed_waiters(long, tx.clone());
+                let tids: Vec<_> = (0..timed).map(|_| rx.recv().unwrap()).collect();
+                harness::wait_asleep(&tids, long / 2);
+                let waiter = untimed(tx);
+                harness::wait_asleep(&[rx.recv().unwrap()], long / 2);
+                (waiter, timed_out)
+            };
+            for got in join_all(timed_out) {
+                ensure!(
+                    !got,
+                    "acquire_timeout() returned true while another thread held the lock the \
+                     whole time"
+                );
+            }
+            ensure_eq!(lock.release(), Ok(()), "release() of the held lock");
+            if !harness::wait_until(PATIENCE, || waiter.is_finished()) {
+                fail!(
+                    "a thread blocked in acquire() was never woken: the lock was released \
+                     {PATIENCE:?} ago and is {}, after {timed} acquire_timeout() call(s) timed \
+                     out beside it ({}). A timed waiter that gives up must not erase the sign \
+                     that other threads sleep on the lock (e.g. store \"locked, no waiters\" \
+                     over \"locked, with waiters\"), or the release wakes nobody",
+                    if lock.locked() { "locked" } else { "free" },
+                    if untimed_first {
+                        "the untimed waiter asleep first"
+                    } else {
+                        "the timed waiters asleep first"
+                    }
+                );
+            }
+            join_all([waiter]);
+            ensure!(!lock.locked(), "the lock is still locked at the end");
+        }
+    });
+}
+
 /// Releasing an unlocked lock is `Err(ReleaseUnlocked)` and changes nothing, also when two
 /// threads race to release a lock that was acquired once.
 fn release_unlocked_is_an_error(t: &mut Trial) {
@@ -870,6 +941,7 @@ fn main() {
         mutex_api,
         count_locked_is_exact,
         timeouts,
+        timed_out_waiter_keeps_others_wakeable,
         release_unlocked_is_an_error,
         guards_released_on_panic,
         mutual_exclusion,
