@@ -471,11 +471,12 @@ fn timeouts(t: &mut Trial) {
 /// without perturbation, which wakes sleepers spuriously and would hide a lost wake-up.
 fn timed_out_waiter_keeps_others_wakeable(t: &mut Trial) {
     let timeout = Duration::from_millis(t.rng().u64(30..=60));
-    let timed = t.rng().usize(1..=3);
-    within(PATIENCE * 4, "timed and untimed waiters", move || {
-        // First the untimed waiter falls asleep, then the timed ones come and go; then the
+    // One timed waiter beside the untimed one, asleep before or after it; then a few.
+    let scenarios = [(true, 1), (false, 1), (t.rng().bool(), t.rng().usize(2..=3))];
+    within(PATIENCE * 6, "timed and untimed waiters", move || {
+        // Either the untimed waiter falls asleep first and the timed ones come and go, or the
         // timed ones fall asleep first and the untimed one joins them before they give up.
-        for untimed_first in [true, false] {
+        for (untimed_first, timed) in scenarios {
             let lock = Arc::new(Lock::new());
             lock.acquire();
             let (tx, rx) = std::sync::mpsc::channel();
