@@ -505,7 +505,7 @@ fn pool_semantics(t: &mut Trial) {
                 1,
                 "available() after one connection was returned"
             );
-            let again = pool.get_timeout(Duration::MAX).map(|c| c.id());
+            let again = pool.get_timeout(Duration::from_secs(60)).map(|c| c.id());
             ensure_eq!(
                 again,
                 Some(returned),
@@ -573,8 +573,8 @@ fn release_n_wakes_waiters(t: &mut Trial) {
                             "acquire_timeout(60 s) returned false though permits were released"
                         ),
                         _ => ensure!(
-                            sem.acquire_timeout(Duration::MAX),
-                            "acquire_timeout(Duration::MAX) returned false"
+                            sem.acquire_timeout(Duration::from_secs(600)),
+                            "acquire_timeout(600 s) returned false though permits were released"
                         ),
                     }
                     through.fetch_add(1, SeqCst);
@@ -614,6 +614,85 @@ fn release_n_wakes_waiters(t: &mut Trial) {
     }
 }
 
+/// A timed waiter that gives up must not erase the sign that others sleep on the semaphore:
+/// with an untimed waiter asleep beside timed ones that time out, one release must still wake
+/// it. Run without perturbation, which wakes sleepers spuriously and would hide a lost wake-up.
+fn timed_out_waiter_keeps_others_wakeable(t: &mut Trial) {
+    let timeout = Duration::from_millis(t.rng().u64(30..=60));
+    let mut scenarios = Vec::new();
+    for bounded in [false, true] {
+        // One timed waiter beside the untimed one, asleep before or after it; then a few.
+        scenarios.extend([(bounded, true, 1), (bounded, false, 1)]);
+        scenarios.push((bounded, t.rng().bool(), t.rng().usize(2..=3)));
+    }
+    within(LIMIT * 12, "timed and untimed waiters", move || {
+        // Either the untimed waiter falls asleep first and the timed ones come and go, or the
+        // timed ones fall asleep first and the untimed one joins them before they give up.
+        for (bounded, untimed_first, timed) in scenarios {
+            let sem = Arc::new(AnySem::new(bounded, 1));
+            let name = sem.name();
+            ensure!(sem.try_acquire(), "{name}::try_acquire() failed on new(1)");
+            let (tx, rx) = std::sync::mpsc::channel();
+            let untimed = |tx: std::sync::mpsc::Sender<harness::KernelTid>| {
+                let sem = Arc::clone(&sem);
+                harness::spawn(move || {
+                    tx.send(harness::KernelTid::current()).unwrap();
+                    sem.acquire();
+                })
+            };
+            let timed_waiters = |timeout: Duration, tx: std::sync::mpsc::Sender<_>| {
+                let sem = Arc::clone(&sem);
+                harness::spawn_together(timed, move |_| {
+                    tx.send(harness::KernelTid::current()).unwrap();
+                    sem.acquire_timeout(timeout)
+                })
+            };
+            let (waiter, timed_out) = if untimed_first {
+                let waiter = untimed(tx.clone());
+                // A waiter that never sleeps (it spins) is waiters_sleep's business.
+                harness::wait_asleep(&[rx.recv().unwrap()], LIMIT);
+                (waiter, timed_waiters(timeout, tx))
+            } else {
+                let long = timeout * 5;
+                let timed_out = timed_waiters(long, tx.clone());
+                let tids: Vec<_> = (0..timed).map(|_| rx.recv().unwrap()).collect();
+                harness::wait_asleep(&tids, long / 2);
+                let waiter = untimed(tx);
+                harness::wait_asleep(&[rx.recv().unwrap()], long / 2);
+                (waiter, timed_out)
+            };
+            for got in harness::join_all(timed_out) {
+                ensure!(
+                    !got,
+                    "{name}::acquire_timeout() returned true while the value was 0 the whole time"
+                );
+            }
+            sem.release_n(1, true);
+            if !harness::wait_until(LIMIT, || waiter.is_finished()) {
+                fail!(
+                    "{name}: a thread blocked in acquire() was never woken: release() was \
+                     {LIMIT:?} ago and the value is {}, after {timed} acquire_timeout() call(s) \
+                     timed out beside it ({}). A timed waiter that gives up must not erase the \
+                     sign that other threads sleep on the semaphore (e.g. count itself out of \
+                     the sleepers twice, or reset their count), or the release wakes nobody",
+                    sem.value(),
+                    if untimed_first {
+                        "the untimed waiter asleep first"
+                    } else {
+                        "the timed waiters asleep first"
+                    }
+                );
+            }
+            harness::join_all([waiter]);
+            ensure_eq!(
+                sem.value(),
+                0,
+                "{name}::value() once the waiter took the released permit"
+            );
+        }
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // stress
 
@@ -646,7 +725,7 @@ fn max_concurrency(t: &mut Trial) {
                             }
                         }
                         2 => while !sem.acquire_timeout(Duration::from_micros(rng.next_u64() % 3000)) {},
-                        3 => ensure!(sem.acquire_timeout(Duration::MAX), "{name}::acquire_timeout(Duration::MAX) returned false"),
+                        3 => ensure!(sem.acquire_timeout(Duration::from_secs(60)), "{name}::acquire_timeout(60 s) returned false"),
                         // 4: a permit() guard, taken below.
                         _ => {}
                     }
@@ -794,8 +873,8 @@ fn pool_concurrency(t: &mut Trial) {
                     let connection = match rng.next_u64() % 3 {
                         0 => pool.get(),
                         1 => pool
-                            .get_timeout(Duration::MAX)
-                            .unwrap_or_else(|| fail!("get_timeout(Duration::MAX) returned None")),
+                            .get_timeout(Duration::from_secs(60))
+                            .unwrap_or_else(|| fail!("get_timeout(60 s) returned None")),
                         _ => loop {
                             if let Some(c) =
                                 pool.get_timeout(Duration::from_micros(rng.next_u64() % 3000))
@@ -971,6 +1050,7 @@ fn main() {
         timeouts,
         pool_semantics,
         release_n_wakes_waiters,
+        timed_out_waiter_keeps_others_wakeable,
         max_concurrency,
         bounded_release_race,
         pool_concurrency,
