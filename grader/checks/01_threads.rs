@@ -529,7 +529,7 @@ fn join_errors(_t: &mut Trial) {
                 harness::spawn(move || match i {
                     0 => late.join().map(|()| true),
                     1 => late.join_timeout(Duration::from_secs(60)),
-                    _ => late.join_timeout(Duration::MAX),
+                    _ => late.join_timeout(Duration::from_secs(600)),
                 })
             })
             .collect();
@@ -772,7 +772,7 @@ fn every_joiner_is_woken(t: &mut Trial) {
                         let result = match i % 3 {
                             0 => thread.join().map(|()| true),
                             1 => thread.join_timeout(Duration::from_secs(60)),
-                            _ => thread.join_timeout(Duration::MAX),
+                            _ => thread.join_timeout(Duration::from_secs(600)),
                         };
                         (i, result, finished.load(SeqCst))
                     })

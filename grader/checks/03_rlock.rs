@@ -87,9 +87,9 @@ fn reentrancy(t: &mut Trial) {
                         "acquire_timeout(0)"
                     }
                     3 => {
-                        ensure!(lock.acquire_timeout(Duration::MAX), "acquire_timeout(Duration::MAX) by the owner returned false");
+                        ensure!(lock.acquire_timeout(Duration::from_secs(60)), "acquire_timeout(60 s) by the owner returned false");
                         guards.push(None);
-                        "acquire_timeout(Duration::MAX)"
+                        "acquire_timeout(60 s)"
                     }
                     _ => {
                         guards.push(Some(lock.guard()));
@@ -671,8 +671,8 @@ fn wakes_after_last_release(t: &mut Trial) {
                             "acquire_timeout(60 s) returned false although the RLock was released"
                         ),
                         2 => ensure!(
-                            lock.acquire_timeout(Duration::MAX),
-                            "acquire_timeout(Duration::MAX) returned false"
+                            lock.acquire_timeout(Duration::from_secs(600)),
+                            "acquire_timeout(600 s) returned false although the RLock was released"
                         ),
                         _ => _guard = Some(lock.guard()),
                     }
@@ -793,7 +793,7 @@ fn contended_ownership(t: &mut Trial) {
                     }
                     match rng.next_u64() % 4 {
                         0 => lock.acquire(),
-                        1 => ensure!(lock.acquire_timeout(Duration::MAX), "acquire_timeout(Duration::MAX) returned false"),
+                        1 => ensure!(lock.acquire_timeout(Duration::from_secs(60)), "acquire_timeout(60 s) returned false"),
                         2 => {
                             if !lock.try_acquire() {
                                 lock.acquire();
