@@ -755,6 +755,59 @@ fn join_timeout(t: &mut Trial) {
     });
 }
 
+/// A timed joiner that gives up must not erase the sign that others wait for the thread: with
+/// a join() asleep beside join_timeout() calls that time out, the end of the thread must still
+/// wake it. Run without perturbation, which wakes sleepers spuriously and would hide a lost
+/// wake-up.
+fn timed_out_joiner_keeps_others_wakeable(t: &mut Trial) {
+    let timeout = Duration::from_millis(t.rng().u64(30..=60));
+    // One timed joiner beside the untimed one, asleep before or after it; then a few.
+    let scenarios = [
+        (true, 1),
+        (false, 1),
+        (t.rng().bool(), t.rng().usize(2..=3)),
+    ];
+    within(PATIENCE * 6, "timed and untimed joiners", move || {
+        for (untimed_first, timed) in scenarios {
+            let gate = Gate::new();
+            let finished = Arc::new(AtomicBool::new(false));
+            let thread = Arc::new(gated_thread(&gate, &finished));
+            thread.start().unwrap();
+            let beside = harness::timed_beside_untimed(
+                untimed_first,
+                timed,
+                timeout,
+                PATIENCE,
+                {
+                    let thread = Arc::clone(&thread);
+                    move || ensure_eq!(thread.join(), Ok(()), "join() of a thread that returned")
+                },
+                {
+                    let thread = Arc::clone(&thread);
+                    move |timeout| thread.join_timeout(timeout) != Ok(false)
+                },
+            );
+            ensure!(
+                beside.timed_results.iter().all(|got| !got),
+                "join_timeout() of a thread still running did not return Ok(false) after its \
+                 timeout"
+            );
+            gate.open();
+            let order = beside.order;
+            if !beside.woken(PATIENCE) {
+                fail!(
+                    "a thread blocked in join() was never woken: the target returned {PATIENCE:?} \
+                     ago (is_alive() is {}), after {timed} join_timeout() call(s) timed out \
+                     beside it ({order}). A joiner that gives up must not erase the sign that \
+                     others wait (e.g. count itself out twice, or reset the count of joiners), \
+                     or the end of the thread wakes nobody",
+                    thread.is_alive()
+                );
+            }
+        }
+    });
+}
+
 /// Every joiner returns when the thread ends, and not before.
 fn every_joiner_is_woken(t: &mut Trial) {
     let joiners = t.rng().usize(3..=8);
@@ -1166,6 +1219,7 @@ fn main() {
         active_count_is_exact,
         join_timeout,
         every_joiner_is_woken,
+        timed_out_joiner_keeps_others_wakeable,
         shutdown_joins_non_daemons,
         racing_starts,
         concurrent_lifecycle,

@@ -472,52 +472,40 @@ fn timeouts(t: &mut Trial) {
 fn timed_out_waiter_keeps_others_wakeable(t: &mut Trial) {
     let timeout = Duration::from_millis(t.rng().u64(30..=60));
     // One timed waiter beside the untimed one, asleep before or after it; then a few.
-    let scenarios = [(true, 1), (false, 1), (t.rng().bool(), t.rng().usize(2..=3))];
+    let scenarios = [
+        (true, 1),
+        (false, 1),
+        (t.rng().bool(), t.rng().usize(2..=3)),
+    ];
     within(PATIENCE * 6, "timed and untimed waiters", move || {
-        // Either the untimed waiter falls asleep first and the timed ones come and go, or the
-        // timed ones fall asleep first and the untimed one joins them before they give up.
         for (untimed_first, timed) in scenarios {
             let lock = Arc::new(Lock::new());
             lock.acquire();
-            let (tx, rx) = std::sync::mpsc::channel();
-            let untimed = |tx: std::sync::mpsc::Sender<harness::KernelTid>| {
-                let lock = Arc::clone(&lock);
-                harness::spawn(move || {
-                    tx.send(harness::KernelTid::current()).unwrap();
-                    lock.acquire();
-                    lock.release().unwrap();
-                })
-            };
-            let timed_waiters = |timeout: Duration, tx: std::sync::mpsc::Sender<_>| {
-                let lock = Arc::clone(&lock);
-                spawn_together(timed, move |_| {
-                    tx.send(harness::KernelTid::current()).unwrap();
-                    lock.acquire_timeout(timeout)
-                })
-            };
-            let (waiter, timed_out) = if untimed_first {
-                let waiter = untimed(tx.clone());
-                // A waiter that never sleeps (it spins) is blocked_waiters_sleep's business.
-                harness::wait_asleep(&[rx.recv().unwrap()], PATIENCE);
-                (waiter, timed_waiters(timeout, tx))
-            } else {
-                let long = timeout * 5;
-                let timed_out = timed_waiters(long, tx.clone());
-                let tids: Vec<_> = (0..timed).map(|_| rx.recv().unwrap()).collect();
-                harness::wait_asleep(&tids, long / 2);
-                let waiter = untimed(tx);
-                harness::wait_asleep(&[rx.recv().unwrap()], long / 2);
-                (waiter, timed_out)
-            };
-            for got in join_all(timed_out) {
-                ensure!(
-                    !got,
-                    "acquire_timeout() returned true while another thread held the lock the \
-                     whole time"
-                );
-            }
+            let beside = harness::timed_beside_untimed(
+                untimed_first,
+                timed,
+                timeout,
+                PATIENCE,
+                {
+                    let lock = Arc::clone(&lock);
+                    move || {
+                        lock.acquire();
+                        lock.release().unwrap();
+                    }
+                },
+                {
+                    let lock = Arc::clone(&lock);
+                    move |timeout| lock.acquire_timeout(timeout)
+                },
+            );
+            ensure!(
+                beside.timed_results.iter().all(|got| !got),
+                "acquire_timeout() returned true while another thread held the lock the whole \
+                 time"
+            );
             ensure_eq!(lock.release(), Ok(()), "release() of the held lock");
-            if !harness::wait_until(PATIENCE, || waiter.is_finished()) {
+            let order = beside.order;
+            if !beside.woken(PATIENCE) {
                 fail!(
                     "a thread blocked in acquire() was never woken: the lock was released \
                      {PATIENCE:?} ago and is {}, after {timed} acquire_timeout() call(s) timed \
@@ -525,14 +513,9 @@ fn timed_out_waiter_keeps_others_wakeable(t: &mut Trial) {
                      that other threads sleep on the lock (e.g. store \"locked, no waiters\" \
                      over \"locked, with waiters\"), or the release wakes nobody",
                     if lock.locked() { "locked" } else { "free" },
-                    if untimed_first {
-                        "the untimed waiter asleep first"
-                    } else {
-                        "the timed waiters asleep first"
-                    }
+                    order
                 );
             }
-            join_all([waiter]);
             ensure!(!lock.locked(), "the lock is still locked at the end");
         }
     });

@@ -375,54 +375,42 @@ fn timeouts(t: &mut Trial) {
 fn timed_out_waiter_keeps_others_wakeable(t: &mut Trial) {
     let timeout = Duration::from_millis(t.rng().u64(30..=60));
     // One timed waiter beside the untimed one, asleep before or after it; then a few.
-    let scenarios = [(true, 1), (false, 1), (t.rng().bool(), t.rng().usize(2..=3))];
+    let scenarios = [
+        (true, 1),
+        (false, 1),
+        (t.rng().bool(), t.rng().usize(2..=3)),
+    ];
     within(LIMIT * 6, "timed and untimed waiters", move || {
-        // Either the untimed waiter falls asleep first and the timed ones come and go, or the
-        // timed ones fall asleep first and the untimed one joins them before they give up.
         for (untimed_first, timed) in scenarios {
             let lock = Arc::new(RLock::new());
             lock.acquire();
             lock.acquire();
-            let (tx, rx) = mpsc::channel();
-            let untimed = |tx: mpsc::Sender<harness::KernelTid>| {
-                let lock = Arc::clone(&lock);
-                harness::spawn(move || {
-                    tx.send(harness::KernelTid::current()).unwrap();
-                    lock.acquire();
-                    lock.release().unwrap();
-                })
-            };
-            let timed_waiters = |timeout: Duration, tx: mpsc::Sender<_>| {
-                let lock = Arc::clone(&lock);
-                harness::spawn_together(timed, move |_| {
-                    tx.send(harness::KernelTid::current()).unwrap();
-                    lock.acquire_timeout(timeout)
-                })
-            };
-            let (waiter, timed_out) = if untimed_first {
-                let waiter = untimed(tx.clone());
-                // A waiter that never sleeps (it spins) is waiters_sleep's business.
-                harness::wait_asleep(&[rx.recv().unwrap()], LIMIT);
-                (waiter, timed_waiters(timeout, tx))
-            } else {
-                let long = timeout * 5;
-                let timed_out = timed_waiters(long, tx.clone());
-                let tids: Vec<_> = (0..timed).map(|_| rx.recv().unwrap()).collect();
-                harness::wait_asleep(&tids, long / 2);
-                let waiter = untimed(tx);
-                harness::wait_asleep(&[rx.recv().unwrap()], long / 2);
-                (waiter, timed_out)
-            };
-            for got in harness::join_all(timed_out) {
-                ensure!(
-                    !got,
-                    "acquire_timeout() returned true while another thread held the RLock the \
-                     whole time"
-                );
-            }
+            let beside = harness::timed_beside_untimed(
+                untimed_first,
+                timed,
+                timeout,
+                LIMIT,
+                {
+                    let lock = Arc::clone(&lock);
+                    move || {
+                        lock.acquire();
+                        lock.release().unwrap();
+                    }
+                },
+                {
+                    let lock = Arc::clone(&lock);
+                    move |timeout| lock.acquire_timeout(timeout)
+                },
+            );
+            ensure!(
+                beside.timed_results.iter().all(|got| !got),
+                "acquire_timeout() returned true while another thread held the RLock the whole \
+                 time"
+            );
             ensure_eq!(lock.release(), Ok(()), "the owner's first release()");
             ensure_eq!(lock.release(), Ok(()), "the owner's last release()");
-            if !harness::wait_until(LIMIT, || waiter.is_finished()) {
+            let order = beside.order;
+            if !beside.woken(LIMIT) {
                 fail!(
                     "a thread blocked in acquire() was never woken: the owner's last release() \
                      was {LIMIT:?} ago and the RLock is {}, after {timed} acquire_timeout() \
@@ -431,14 +419,9 @@ fn timed_out_waiter_keeps_others_wakeable(t: &mut Trial) {
                      \"someone waits\" flag or store \"locked, no waiters\"), or the release \
                      wakes nobody",
                     if lock.locked() { "locked" } else { "free" },
-                    if untimed_first {
-                        "the untimed waiter asleep first"
-                    } else {
-                        "the timed waiters asleep first"
-                    }
+                    order
                 );
             }
-            harness::join_all([waiter]);
             ensure!(!lock.locked(), "the RLock is still locked at the end");
         }
     });

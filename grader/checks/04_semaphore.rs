@@ -626,49 +626,31 @@ fn timed_out_waiter_keeps_others_wakeable(t: &mut Trial) {
         scenarios.push((bounded, t.rng().bool(), t.rng().usize(2..=3)));
     }
     within(LIMIT * 12, "timed and untimed waiters", move || {
-        // Either the untimed waiter falls asleep first and the timed ones come and go, or the
-        // timed ones fall asleep first and the untimed one joins them before they give up.
         for (bounded, untimed_first, timed) in scenarios {
             let sem = Arc::new(AnySem::new(bounded, 1));
             let name = sem.name();
             ensure!(sem.try_acquire(), "{name}::try_acquire() failed on new(1)");
-            let (tx, rx) = std::sync::mpsc::channel();
-            let untimed = |tx: std::sync::mpsc::Sender<harness::KernelTid>| {
-                let sem = Arc::clone(&sem);
-                harness::spawn(move || {
-                    tx.send(harness::KernelTid::current()).unwrap();
-                    sem.acquire();
-                })
-            };
-            let timed_waiters = |timeout: Duration, tx: std::sync::mpsc::Sender<_>| {
-                let sem = Arc::clone(&sem);
-                harness::spawn_together(timed, move |_| {
-                    tx.send(harness::KernelTid::current()).unwrap();
-                    sem.acquire_timeout(timeout)
-                })
-            };
-            let (waiter, timed_out) = if untimed_first {
-                let waiter = untimed(tx.clone());
-                // A waiter that never sleeps (it spins) is waiters_sleep's business.
-                harness::wait_asleep(&[rx.recv().unwrap()], LIMIT);
-                (waiter, timed_waiters(timeout, tx))
-            } else {
-                let long = timeout * 5;
-                let timed_out = timed_waiters(long, tx.clone());
-                let tids: Vec<_> = (0..timed).map(|_| rx.recv().unwrap()).collect();
-                harness::wait_asleep(&tids, long / 2);
-                let waiter = untimed(tx);
-                harness::wait_asleep(&[rx.recv().unwrap()], long / 2);
-                (waiter, timed_out)
-            };
-            for got in harness::join_all(timed_out) {
-                ensure!(
-                    !got,
-                    "{name}::acquire_timeout() returned true while the value was 0 the whole time"
-                );
-            }
+            let beside = harness::timed_beside_untimed(
+                untimed_first,
+                timed,
+                timeout,
+                LIMIT,
+                {
+                    let sem = Arc::clone(&sem);
+                    move || sem.acquire()
+                },
+                {
+                    let sem = Arc::clone(&sem);
+                    move |timeout| sem.acquire_timeout(timeout)
+                },
+            );
+            ensure!(
+                beside.timed_results.iter().all(|got| !got),
+                "{name}::acquire_timeout() returned true while the value was 0 the whole time"
+            );
             sem.release_n(1, true);
-            if !harness::wait_until(LIMIT, || waiter.is_finished()) {
+            let order = beside.order;
+            if !beside.woken(LIMIT) {
                 fail!(
                     "{name}: a thread blocked in acquire() was never woken: release() was \
                      {LIMIT:?} ago and the value is {}, after {timed} acquire_timeout() call(s) \
@@ -676,14 +658,9 @@ fn timed_out_waiter_keeps_others_wakeable(t: &mut Trial) {
                      sign that other threads sleep on the semaphore (e.g. count itself out of \
                      the sleepers twice, or reset their count), or the release wakes nobody",
                     sem.value(),
-                    if untimed_first {
-                        "the untimed waiter asleep first"
-                    } else {
-                        "the timed waiters asleep first"
-                    }
+                    order
                 );
             }
-            harness::join_all([waiter]);
             ensure_eq!(
                 sem.value(),
                 0,

@@ -457,11 +457,7 @@ fn timed_out_waiter_absorbs_nothing(t: &mut Trial) {
                 "after {k} waiter(s) timed out {} the one still waiting, notify(1) did not wake \
                  it: a waiter that times out must remove its own entry from the queue (no \
                  other), or it absorbs a later notify",
-                if patient_first {
-                    "behind"
-                } else {
-                    "ahead of"
-                }
+                if patient_first { "behind" } else { "ahead of" }
             );
         }
         within(LIMIT, "the patient waiter", move || join_all([patient]));
