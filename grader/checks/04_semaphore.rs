@@ -614,6 +614,64 @@ fn release_n_wakes_waiters(t: &mut Trial) {
     }
 }
 
+/// A timed-out acquire_timeout takes nothing: timed waiters give up over and over while permits
+/// arrive one at a time, and every permit released is either taken by a waiter that returned
+/// `true` or still in the semaphore at the end. Releases that land just as a waiter gives up
+/// are what this looks for; the perturbed schedule widens that moment.
+fn timed_out_waiter_takes_nothing(t: &mut Trial) {
+    let bounded = t.rng().bool();
+    let waiters = t.rng().usize(2..=4);
+    let releases = t.rng().usize(300..=500);
+    let pauses: Vec<u64> = (0..releases).map(|_| t.rng().u64(0..=600)).collect();
+    let seed = t.seed();
+    within(LIMIT * 5, "timed waiters racing releases", move || {
+        // A bounded semaphore starts full and is emptied, so that the releases fit under the bound.
+        let sem = Arc::new(AnySem::new(bounded, if bounded { releases } else { 0 }));
+        let name = sem.name();
+        if bounded {
+            for _ in 0..releases {
+                ensure!(
+                    sem.try_acquire(),
+                    "{name}::try_acquire() failed on a full semaphore"
+                );
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let taken = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..waiters)
+            .map(|i| {
+                let (sem, stop, taken) = (Arc::clone(&sem), Arc::clone(&stop), Arc::clone(&taken));
+                let mut rng = XorShift::stream(seed, i);
+                harness::spawn(move || {
+                    while !stop.load(SeqCst) {
+                        let timeout = Duration::from_micros(rng.next_u64() % 700);
+                        if sem.acquire_timeout(timeout) {
+                            taken.fetch_add(1, SeqCst);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for pause in pauses {
+            thread::sleep(Duration::from_micros(pause));
+            sem.release_n(1, true);
+        }
+        thread::sleep(Duration::from_millis(5));
+        stop.store(true, SeqCst);
+        join_failing_fast(LIMIT, "timed waiters after the last release", handles);
+        let taken = taken.load(SeqCst);
+        let left = sem.value();
+        ensure!(
+            taken + left == releases,
+            "{releases} permits were released while {waiters} threads called {name}::\
+             acquire_timeout() with short timeouts: {taken} calls returned true and {left} \
+             permits are left, so {} permit(s) vanished: a call that returns false must not \
+             have taken a permit (or must give it back)",
+            releases as isize - (taken + left) as isize
+        );
+    });
+}
+
 /// A timed waiter that gives up must not erase the sign that others sleep on the semaphore:
 /// with an untimed waiter asleep beside timed ones that time out, one release must still wake
 /// it. Run without perturbation, which wakes sleepers spuriously and would hide a lost wake-up.
@@ -1028,6 +1086,7 @@ fn main() {
         pool_semantics,
         release_n_wakes_waiters,
         timed_out_waiter_keeps_others_wakeable,
+        timed_out_waiter_takes_nothing,
         max_concurrency,
         bounded_release_race,
         pool_concurrency,
