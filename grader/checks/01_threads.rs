@@ -1157,6 +1157,33 @@ fn concurrent_lifecycle(t: &mut Trial) {
 // ---------------------------------------------------------------------------------------------
 // performance
 
+/// join() racing the end of the thread, over and over: targets that end after a few random
+/// steps, joined as soon as they start by one thread each while the schedule is perturbed. An
+/// end announced while a joiner is between looking and sleeping must not be missed.
+fn join_races_the_end(t: &mut Trial) {
+    let joiners = t.rng().usize(2..=4);
+    let rounds = 150;
+    let seed = t.seed();
+    within(WORKLOAD, "join() racing the end of the thread", move || {
+        let handles = harness::spawn_together(joiners, move |i| {
+            let mut rng = harness::XorShift::stream(seed, i);
+            for round in 0..rounds {
+                let steps = rng.below(300);
+                let thread = Thread::new(move || {
+                    for _ in 0..steps {
+                        std::hint::spin_loop();
+                    }
+                });
+                thread.set_daemon(false).unwrap();
+                thread.start().unwrap();
+                // A missed end leaves this join asleep: the trial's `within` reports it.
+                ensure_eq!(thread.join(), Ok(()), "join() in round {round}");
+            }
+        });
+        join_all(handles);
+    });
+}
+
 /// Joiners (and shutdown) of a running thread sleep: they burn (almost) no CPU and do not poll.
 fn blocked_joiners_sleep(_t: &mut Trial) {
     let gate = Gate::new();
@@ -1228,6 +1255,7 @@ fn main() {
         shutdown_joins_non_daemons,
         racing_starts,
         concurrent_lifecycle,
+        join_races_the_end,
         blocked_joiners_sleep,
     ])
 }
