@@ -526,6 +526,50 @@ fn timed_out_waiter_keeps_others_wakeable(t: &mut Trial) {
     });
 }
 
+/// A timed-out acquire_timeout takes nothing: timed waiters give up over and over while the
+/// lock is taken and released, and every waiter that gets it releases it at once, so the lock
+/// must always be free again soon. Releases that land just as a waiter gives up are what this
+/// looks for; the perturbed schedule widens that moment.
+fn timed_out_acquire_takes_nothing(t: &mut Trial) {
+    let waiters = t.rng().usize(2..=4);
+    let holds: Vec<u64> = (0..t.rng().usize(300..=500))
+        .map(|_| t.rng().u64(0..=600))
+        .collect();
+    let seed = t.seed();
+    within(PATIENCE * 4, "timed waiters racing releases", move || {
+        let lock = Arc::new(Lock::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles: Vec<_> = (0..waiters)
+            .map(|i| {
+                let (lock, stop) = (Arc::clone(&lock), Arc::clone(&stop));
+                let mut rng = XorShift::stream(seed, i);
+                harness::spawn(move || {
+                    while !stop.load(SeqCst) {
+                        let timeout = Duration::from_micros(rng.next_u64() % 700);
+                        if lock.acquire_timeout(timeout) {
+                            ensure_eq!(lock.release(), Ok(()), "release() after acquire_timeout");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for (round, hold) in holds.into_iter().enumerate() {
+            if !lock.acquire_timeout(PATIENCE) {
+                stop.store(true, SeqCst);
+                fail!(
+                    "round {round}: the lock could not be taken for {PATIENCE:?}, although every \
+                     thread that got it released it at once: an acquire_timeout() that returned \
+                     false kept the lock (a timed-out call must take nothing)"
+                );
+            }
+            thread::sleep(Duration::from_micros(hold));
+            ensure_eq!(lock.release(), Ok(()), "release() of the held lock");
+        }
+        stop.store(true, SeqCst);
+        join_all(handles);
+    });
+}
+
 /// Releasing an unlocked lock is `Err(ReleaseUnlocked)` and changes nothing, also when two
 /// threads race to release a lock that was acquired once.
 fn release_unlocked_is_an_error(t: &mut Trial) {
@@ -931,6 +975,7 @@ fn main() {
         count_locked_is_exact,
         timeouts,
         timed_out_waiter_keeps_others_wakeable,
+        timed_out_acquire_takes_nothing,
         release_unlocked_is_an_error,
         guards_released_on_panic,
         mutual_exclusion,
