@@ -8,7 +8,7 @@
 //! | module | what it offers |
 //! |---|---|
 //! | [`sync::atomic`] | `AtomicBool`, `AtomicU32`, `AtomicU64`, `AtomicUsize`, `Ordering`, `fence` |
-//! | [`sync`] | `Arc`, std's `Mutex`/`Condvar`, and a correct Python-style raw [`sync::Lock`] |
+//! | [`sync`] | `Arc`, std's `Mutex`/`Condvar` (`Condvar::wait` wakes spuriously under the grader's backend), and a correct Python-style raw [`sync::Lock`] |
 //! | [`futex`] | `wait`, `wait_timeout`, `wake_one`, `wake_all` on an `AtomicU32` |
 //! | [`thread`] | std's threads, `park`, plus [`thread::current_id`] |
 //! | [`time`] | `Duration`, `Instant` |

@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 use harness::{ensure, ensure_eq, fail, join_all, settle, within, Trial, Usage};
 use threads::{active_count, current_name, greetings, shutdown, Error, Runnable, Thread};
 
+/// Context switches the whole process may make while its waiters should all be asleep (300 ms):
+/// sleeping threads make none and the measuring thread's own sleep makes one, while a waiter
+/// that polls, even with naps of 50 ms, makes several each.
+const POLLING: u64 = 20;
+
 /// How long a call that should return may take before we call it blocked (generous: the
 /// machine may be loaded, and the perturbing backend slows everything down).
 const PATIENCE: Duration = Duration::from_secs(3);
@@ -196,6 +201,47 @@ fn lifecycle(_t: &mut Trial) {
             rx.recv_timeout(PATIENCE).ok(),
             Some("done"),
             "the target of a started thread whose Thread value was dropped"
+        );
+    });
+}
+
+/// is_alive() turns false when the target ends (returns or panics), whether or not anyone joins.
+fn alive_until_the_target_ends(t: &mut Trial) {
+    let k = t.rng().usize(1..=4);
+    within(PATIENCE * 2, "is_alive", move || {
+        let gate = Gate::new();
+        let finished = Arc::new(AtomicBool::new(false));
+        let mut threads: Vec<(&str, Thread)> = (0..k)
+            .map(|_| ("returned", gated_thread(&gate, &finished)))
+            .collect();
+        let panicking = {
+            let gate = Arc::clone(&gate);
+            Thread::new(move || {
+                gate.wait();
+                panic!("a panic in run()");
+            })
+        };
+        threads.push(("panicked", panicking));
+        for (_, thread) in &threads {
+            thread.start().unwrap();
+            ensure!(
+                thread.is_alive(),
+                "is_alive() is false while the target runs"
+            );
+        }
+        gate.open();
+        // Nobody joins: the end of the target alone must make the thread not alive.
+        for (i, (how, thread)) in threads.iter().enumerate() {
+            ensure!(
+                harness::wait_until(PATIENCE, || !thread.is_alive()),
+                "is_alive() of thread {i} is still true {PATIENCE:?} after its target {how}, \
+                 with nobody joining it: a thread stops being alive when its target ends, not \
+                 when someone joins it"
+            );
+        }
+        ensure!(
+            finished.load(SeqCst),
+            "is_alive() turned false before the target returned"
         );
     });
 }
@@ -488,7 +534,7 @@ fn join_errors(_t: &mut Trial) {
                 harness::spawn(move || match i {
                     0 => late.join().map(|()| true),
                     1 => late.join_timeout(Duration::from_secs(60)),
-                    _ => late.join_timeout(Duration::MAX),
+                    _ => late.join_timeout(Duration::from_secs(600)),
                 })
             })
             .collect();
@@ -714,6 +760,59 @@ fn join_timeout(t: &mut Trial) {
     });
 }
 
+/// A timed joiner that gives up must not erase the sign that others wait for the thread: with
+/// a join() asleep beside join_timeout() calls that time out, the end of the thread must still
+/// wake it. Run without perturbation, which wakes sleepers spuriously and would hide a lost
+/// wake-up.
+fn timed_out_joiner_keeps_others_wakeable(t: &mut Trial) {
+    let timeout = Duration::from_millis(t.rng().u64(30..=60));
+    // One timed joiner beside the untimed one, asleep before or after it; then a few.
+    let scenarios = [
+        (true, 1),
+        (false, 1),
+        (t.rng().bool(), t.rng().usize(2..=3)),
+    ];
+    within(PATIENCE * 6, "timed and untimed joiners", move || {
+        for (untimed_first, timed) in scenarios {
+            let gate = Gate::new();
+            let finished = Arc::new(AtomicBool::new(false));
+            let thread = Arc::new(gated_thread(&gate, &finished));
+            thread.start().unwrap();
+            let beside = harness::timed_beside_untimed(
+                untimed_first,
+                timed,
+                timeout,
+                PATIENCE,
+                {
+                    let thread = Arc::clone(&thread);
+                    move || ensure_eq!(thread.join(), Ok(()), "join() of a thread that returned")
+                },
+                {
+                    let thread = Arc::clone(&thread);
+                    move |timeout| thread.join_timeout(timeout) != Ok(false)
+                },
+            );
+            ensure!(
+                beside.timed_results.iter().all(|got| !got),
+                "join_timeout() of a thread still running did not return Ok(false) after its \
+                 timeout"
+            );
+            gate.open();
+            let order = beside.order;
+            if !beside.woken(PATIENCE) {
+                fail!(
+                    "a thread blocked in join() was never woken: the target returned {PATIENCE:?} \
+                     ago (is_alive() is {}), after {timed} join_timeout() call(s) timed out \
+                     beside it ({order}). A joiner that gives up must not erase the sign that \
+                     others wait (e.g. count itself out twice, or reset the count of joiners), \
+                     or the end of the thread wakes nobody",
+                    thread.is_alive()
+                );
+            }
+        }
+    });
+}
+
 /// Every joiner returns when the thread ends, and not before.
 fn every_joiner_is_woken(t: &mut Trial) {
     let joiners = t.rng().usize(3..=8);
@@ -731,7 +830,7 @@ fn every_joiner_is_woken(t: &mut Trial) {
                         let result = match i % 3 {
                             0 => thread.join().map(|()| true),
                             1 => thread.join_timeout(Duration::from_secs(60)),
-                            _ => thread.join_timeout(Duration::MAX),
+                            _ => thread.join_timeout(Duration::from_secs(600)),
                         };
                         (i, result, finished.load(SeqCst))
                     })
@@ -1058,6 +1157,33 @@ fn concurrent_lifecycle(t: &mut Trial) {
 // ---------------------------------------------------------------------------------------------
 // performance
 
+/// join() racing the end of the thread, over and over: targets that end after a few random
+/// steps, joined as soon as they start by one thread each while the schedule is perturbed. An
+/// end announced while a joiner is between looking and sleeping must not be missed.
+fn join_races_the_end(t: &mut Trial) {
+    let joiners = t.rng().usize(2..=4);
+    let rounds = 150;
+    let seed = t.seed();
+    within(WORKLOAD, "join() racing the end of the thread", move || {
+        let handles = harness::spawn_together(joiners, move |i| {
+            let mut rng = harness::XorShift::stream(seed, i);
+            for round in 0..rounds {
+                let steps = rng.below(300);
+                let thread = Thread::new(move || {
+                    for _ in 0..steps {
+                        std::hint::spin_loop();
+                    }
+                });
+                thread.set_daemon(false).unwrap();
+                thread.start().unwrap();
+                // A missed end leaves this join asleep: the trial's `within` reports it.
+                ensure_eq!(thread.join(), Ok(()), "join() in round {round}");
+            }
+        });
+        join_all(handles);
+    });
+}
+
 /// Joiners (and shutdown) of a running thread sleep: they burn (almost) no CPU and do not poll.
 fn blocked_joiners_sleep(_t: &mut Trial) {
     let gate = Gate::new();
@@ -1107,7 +1233,7 @@ fn blocked_joiners_sleep(_t: &mut Trial) {
         used.cpu
     );
     ensure!(
-        used.context_switches <= 100,
+        used.context_switches <= POLLING,
         "5 threads waiting for a running thread made {} context switches in {window:?}: they \
          poll (sleep and re-check) instead of sleeping until the thread's end wakes them",
         used.context_switches
@@ -1117,6 +1243,7 @@ fn blocked_joiners_sleep(_t: &mut Trial) {
 fn main() {
     harness::main(harness::checks![
         lifecycle,
+        alive_until_the_target_ends,
         names_and_current_name,
         greetings_from_every_thread,
         daemon_flag,
@@ -1124,9 +1251,11 @@ fn main() {
         active_count_is_exact,
         join_timeout,
         every_joiner_is_woken,
+        timed_out_joiner_keeps_others_wakeable,
         shutdown_joins_non_daemons,
         racing_starts,
         concurrent_lifecycle,
+        join_races_the_end,
         blocked_joiners_sleep,
     ])
 }

@@ -16,6 +16,11 @@ use harness::{
 };
 use lock::{count_locked, Error, Lock, Mutex};
 
+/// Context switches the whole process may make while its waiters should all be asleep (300 ms):
+/// sleeping threads make none and the measuring thread's own sleep makes one, while a waiter
+/// that polls, even with naps of 50 ms, makes several each.
+const POLLING: u64 = 20;
+
 /// How long a call that should return may take before we call it blocked (generous: the
 /// machine may be loaded, and the perturbing backend slows everything down).
 const PATIENCE: Duration = Duration::from_secs(3);
@@ -466,6 +471,105 @@ fn timeouts(t: &mut Trial) {
     });
 }
 
+/// A timed waiter that gives up must not erase the sign that others sleep on the lock: with an
+/// untimed waiter asleep beside timed ones that time out, one release must still wake it. Run
+/// without perturbation, which wakes sleepers spuriously and would hide a lost wake-up.
+fn timed_out_waiter_keeps_others_wakeable(t: &mut Trial) {
+    let timeout = Duration::from_millis(t.rng().u64(30..=60));
+    // One timed waiter beside the untimed one, asleep before or after it; then a few.
+    let scenarios = [
+        (true, 1),
+        (false, 1),
+        (t.rng().bool(), t.rng().usize(2..=3)),
+    ];
+    within(PATIENCE * 6, "timed and untimed waiters", move || {
+        for (untimed_first, timed) in scenarios {
+            let lock = Arc::new(Lock::new());
+            lock.acquire();
+            let beside = harness::timed_beside_untimed(
+                untimed_first,
+                timed,
+                timeout,
+                PATIENCE,
+                {
+                    let lock = Arc::clone(&lock);
+                    move || {
+                        lock.acquire();
+                        lock.release().unwrap();
+                    }
+                },
+                {
+                    let lock = Arc::clone(&lock);
+                    move |timeout| lock.acquire_timeout(timeout)
+                },
+            );
+            ensure!(
+                beside.timed_results.iter().all(|got| !got),
+                "acquire_timeout() returned true while another thread held the lock the whole \
+                 time"
+            );
+            ensure_eq!(lock.release(), Ok(()), "release() of the held lock");
+            let order = beside.order;
+            if !beside.woken(PATIENCE) {
+                fail!(
+                    "a thread blocked in acquire() was never woken: the lock was released \
+                     {PATIENCE:?} ago and is {}, after {timed} acquire_timeout() call(s) timed \
+                     out beside it ({}). A timed waiter that gives up must not erase the sign \
+                     that other threads sleep on the lock (e.g. store \"locked, no waiters\" \
+                     over \"locked, with waiters\"), or the release wakes nobody",
+                    if lock.locked() { "locked" } else { "free" },
+                    order
+                );
+            }
+            ensure!(!lock.locked(), "the lock is still locked at the end");
+        }
+    });
+}
+
+/// A timed-out acquire_timeout takes nothing: timed waiters give up over and over while the
+/// lock is taken and released, and every waiter that gets it releases it at once, so the lock
+/// must always be free again soon. Releases that land just as a waiter gives up are what this
+/// looks for; the perturbed schedule widens that moment.
+fn timed_out_acquire_takes_nothing(t: &mut Trial) {
+    let waiters = t.rng().usize(2..=4);
+    let holds: Vec<u64> = (0..t.rng().usize(300..=500))
+        .map(|_| t.rng().u64(0..=600))
+        .collect();
+    let seed = t.seed();
+    within(PATIENCE * 4, "timed waiters racing releases", move || {
+        let lock = Arc::new(Lock::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles: Vec<_> = (0..waiters)
+            .map(|i| {
+                let (lock, stop) = (Arc::clone(&lock), Arc::clone(&stop));
+                let mut rng = XorShift::stream(seed, i);
+                harness::spawn(move || {
+                    while !stop.load(SeqCst) {
+                        let timeout = Duration::from_micros(rng.next_u64() % 700);
+                        if lock.acquire_timeout(timeout) {
+                            ensure_eq!(lock.release(), Ok(()), "release() after acquire_timeout");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for (round, hold) in holds.into_iter().enumerate() {
+            if !lock.acquire_timeout(PATIENCE) {
+                stop.store(true, SeqCst);
+                fail!(
+                    "round {round}: the lock could not be taken for {PATIENCE:?}, although every \
+                     thread that got it released it at once: an acquire_timeout() that returned \
+                     false kept the lock (a timed-out call must take nothing)"
+                );
+            }
+            thread::sleep(Duration::from_micros(hold));
+            ensure_eq!(lock.release(), Ok(()), "release() of the held lock");
+        }
+        stop.store(true, SeqCst);
+        join_all(handles);
+    });
+}
+
 /// Releasing an unlocked lock is `Err(ReleaseUnlocked)` and changes nothing, also when two
 /// threads race to release a lock that was acquired once.
 fn release_unlocked_is_an_error(t: &mut Trial) {
@@ -856,7 +960,7 @@ fn blocked_waiters_sleep(_t: &mut Trial) {
         used.cpu
     );
     ensure!(
-        used.context_switches <= 100,
+        used.context_switches <= POLLING,
         "4 blocked waiters made {} context switches in {window:?}: they poll (sleep and \
          re-check) instead of sleeping until a release wakes them",
         used.context_switches
@@ -870,6 +974,8 @@ fn main() {
         mutex_api,
         count_locked_is_exact,
         timeouts,
+        timed_out_waiter_keeps_others_wakeable,
+        timed_out_acquire_takes_nothing,
         release_unlocked_is_an_error,
         guards_released_on_panic,
         mutual_exclusion,

@@ -15,6 +15,11 @@ use std::time::{Duration, Instant};
 use harness::{ensure, ensure_eq, fail, join_failing_fast, within, Trial, Worker, XorShift};
 use semaphore::{BoundedSemaphore, ConnectionPool, Error, Semaphore};
 
+/// Context switches the whole process may make while its waiters should all be asleep (300 ms):
+/// sleeping threads make none and the measuring thread's own sleep makes one, while a waiter
+/// that polls, even with naps of 50 ms, makes several each.
+const POLLING: u64 = 20;
+
 /// How long a call that should return at once (or soon) may take before it counts as blocked.
 const LIMIT: Duration = Duration::from_secs(2);
 
@@ -505,7 +510,7 @@ fn pool_semantics(t: &mut Trial) {
                 1,
                 "available() after one connection was returned"
             );
-            let again = pool.get_timeout(Duration::MAX).map(|c| c.id());
+            let again = pool.get_timeout(Duration::from_secs(60)).map(|c| c.id());
             ensure_eq!(
                 again,
                 Some(returned),
@@ -573,8 +578,8 @@ fn release_n_wakes_waiters(t: &mut Trial) {
                             "acquire_timeout(60 s) returned false though permits were released"
                         ),
                         _ => ensure!(
-                            sem.acquire_timeout(Duration::MAX),
-                            "acquire_timeout(Duration::MAX) returned false"
+                            sem.acquire_timeout(Duration::from_secs(600)),
+                            "acquire_timeout(600 s) returned false though permits were released"
                         ),
                     }
                     through.fetch_add(1, SeqCst);
@@ -614,6 +619,120 @@ fn release_n_wakes_waiters(t: &mut Trial) {
     }
 }
 
+/// A timed-out acquire_timeout takes nothing: timed waiters give up over and over while permits
+/// arrive one at a time, and every permit released is either taken by a waiter that returned
+/// `true` or still in the semaphore at the end. Releases that land just as a waiter gives up
+/// are what this looks for; the perturbed schedule widens that moment.
+fn timed_out_waiter_takes_nothing(t: &mut Trial) {
+    let bounded = t.rng().bool();
+    let waiters = t.rng().usize(2..=4);
+    let releases = t.rng().usize(300..=500);
+    let pauses: Vec<u64> = (0..releases).map(|_| t.rng().u64(0..=600)).collect();
+    let seed = t.seed();
+    within(LIMIT * 5, "timed waiters racing releases", move || {
+        // A bounded semaphore starts full and is emptied, so that the releases fit under the bound.
+        let sem = Arc::new(AnySem::new(bounded, if bounded { releases } else { 0 }));
+        let name = sem.name();
+        if bounded {
+            for _ in 0..releases {
+                ensure!(
+                    sem.try_acquire(),
+                    "{name}::try_acquire() failed on a full semaphore"
+                );
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let taken = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..waiters)
+            .map(|i| {
+                let (sem, stop, taken) = (Arc::clone(&sem), Arc::clone(&stop), Arc::clone(&taken));
+                let mut rng = XorShift::stream(seed, i);
+                harness::spawn(move || {
+                    while !stop.load(SeqCst) {
+                        let timeout = Duration::from_micros(rng.next_u64() % 700);
+                        if sem.acquire_timeout(timeout) {
+                            taken.fetch_add(1, SeqCst);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for pause in pauses {
+            thread::sleep(Duration::from_micros(pause));
+            sem.release_n(1, true);
+        }
+        thread::sleep(Duration::from_millis(5));
+        stop.store(true, SeqCst);
+        join_failing_fast(LIMIT, "timed waiters after the last release", handles);
+        let taken = taken.load(SeqCst);
+        let left = sem.value();
+        ensure!(
+            taken + left == releases,
+            "{releases} permits were released while {waiters} threads called {name}::\
+             acquire_timeout() with short timeouts: {taken} calls returned true and {left} \
+             permits are left, so {} permit(s) vanished: a call that returns false must not \
+             have taken a permit (or must give it back)",
+            releases as isize - (taken + left) as isize
+        );
+    });
+}
+
+/// A timed waiter that gives up must not erase the sign that others sleep on the semaphore:
+/// with an untimed waiter asleep beside timed ones that time out, one release must still wake
+/// it. Run without perturbation, which wakes sleepers spuriously and would hide a lost wake-up.
+fn timed_out_waiter_keeps_others_wakeable(t: &mut Trial) {
+    let timeout = Duration::from_millis(t.rng().u64(30..=60));
+    let mut scenarios = Vec::new();
+    for bounded in [false, true] {
+        // One timed waiter beside the untimed one, asleep before or after it; then a few.
+        scenarios.extend([(bounded, true, 1), (bounded, false, 1)]);
+        scenarios.push((bounded, t.rng().bool(), t.rng().usize(2..=3)));
+    }
+    within(LIMIT * 12, "timed and untimed waiters", move || {
+        for (bounded, untimed_first, timed) in scenarios {
+            let sem = Arc::new(AnySem::new(bounded, 1));
+            let name = sem.name();
+            ensure!(sem.try_acquire(), "{name}::try_acquire() failed on new(1)");
+            let beside = harness::timed_beside_untimed(
+                untimed_first,
+                timed,
+                timeout,
+                LIMIT,
+                {
+                    let sem = Arc::clone(&sem);
+                    move || sem.acquire()
+                },
+                {
+                    let sem = Arc::clone(&sem);
+                    move |timeout| sem.acquire_timeout(timeout)
+                },
+            );
+            ensure!(
+                beside.timed_results.iter().all(|got| !got),
+                "{name}::acquire_timeout() returned true while the value was 0 the whole time"
+            );
+            sem.release_n(1, true);
+            let order = beside.order;
+            if !beside.woken(LIMIT) {
+                fail!(
+                    "{name}: a thread blocked in acquire() was never woken: release() was \
+                     {LIMIT:?} ago and the value is {}, after {timed} acquire_timeout() call(s) \
+                     timed out beside it ({}). A timed waiter that gives up must not erase the \
+                     sign that other threads sleep on the semaphore (e.g. count itself out of \
+                     the sleepers twice, or reset their count), or the release wakes nobody",
+                    sem.value(),
+                    order
+                );
+            }
+            ensure_eq!(
+                sem.value(),
+                0,
+                "{name}::value() once the waiter took the released permit"
+            );
+        }
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // stress
 
@@ -646,7 +765,7 @@ fn max_concurrency(t: &mut Trial) {
                             }
                         }
                         2 => while !sem.acquire_timeout(Duration::from_micros(rng.next_u64() % 3000)) {},
-                        3 => ensure!(sem.acquire_timeout(Duration::MAX), "{name}::acquire_timeout(Duration::MAX) returned false"),
+                        3 => ensure!(sem.acquire_timeout(Duration::from_secs(60)), "{name}::acquire_timeout(60 s) returned false"),
                         // 4: a permit() guard, taken below.
                         _ => {}
                     }
@@ -794,8 +913,8 @@ fn pool_concurrency(t: &mut Trial) {
                     let connection = match rng.next_u64() % 3 {
                         0 => pool.get(),
                         1 => pool
-                            .get_timeout(Duration::MAX)
-                            .unwrap_or_else(|| fail!("get_timeout(Duration::MAX) returned None")),
+                            .get_timeout(Duration::from_secs(60))
+                            .unwrap_or_else(|| fail!("get_timeout(60 s) returned None")),
                         _ => loop {
                             if let Some(c) =
                                 pool.get_timeout(Duration::from_micros(rng.next_u64() % 3000))
@@ -947,7 +1066,7 @@ fn waiters_sleep(_t: &mut Trial) {
         "threads that got through an empty semaphore or an exhausted pool"
     );
     ensure!(used.cpu <= Duration::from_millis(90), "{waiters} threads blocked on empty semaphores / an exhausted pool burned {:?} of CPU in {WINDOW:?}: they must sleep, not spin", used.cpu);
-    ensure!(used.context_switches <= 40 * waiters as u64 + 50, "{waiters} threads blocked on empty semaphores / an exhausted pool made {} context switches in {WINDOW:?}: they are polling (short naps) instead of sleeping until a release", used.context_switches);
+    ensure!(used.context_switches <= POLLING, "{waiters} threads blocked on empty semaphores / an exhausted pool made {} context switches in {WINDOW:?}: they are polling (short naps) instead of sleeping until a release", used.context_switches);
     sem.release_n(3);
     ensure_eq!(
         bounded.release(),
@@ -971,6 +1090,8 @@ fn main() {
         timeouts,
         pool_semantics,
         release_n_wakes_waiters,
+        timed_out_waiter_keeps_others_wakeable,
+        timed_out_waiter_takes_nothing,
         max_concurrency,
         bounded_release_race,
         pool_concurrency,

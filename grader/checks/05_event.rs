@@ -13,6 +13,11 @@ use harness::{
     Worker,
 };
 
+/// Context switches the whole process may make while its waiters should all be asleep (300 ms):
+/// sleeping threads make none and the measuring thread's own sleep makes one, while a waiter
+/// that polls, even with naps of 50 ms, makes several each.
+const POLLING: u64 = 20;
+
 /// How long a call that should return may block before the check calls it a deadlock.
 const LIMIT: Duration = Duration::from_secs(3);
 /// Long enough to never expire during a trial ("no timeout" for practical purposes).
@@ -162,6 +167,53 @@ fn set_wakes_every_waiter(t: &mut Trial) {
         event.is_set(),
         "is_set() is false after set() woke the waiters"
     );
+}
+
+/// A timed waiter that gives up must not erase the sign that others sleep on the event: with a
+/// wait() asleep beside wait_timeout() calls that time out, set() must still wake it. The
+/// backend's perturbation stays off: its spurious wake-ups would hide a lost wake-up.
+fn timed_out_waiter_keeps_others_wakeable(t: &mut Trial) {
+    let timeout = Duration::from_millis(t.rng().u64(30..=60));
+    // One timed waiter beside the untimed one, asleep before or after it; then a few.
+    let scenarios = [
+        (true, 1),
+        (false, 1),
+        (t.rng().bool(), t.rng().usize(2..=3)),
+    ];
+    within(LIMIT * 6, "timed and untimed waiters", move || {
+        for (untimed_first, timed) in scenarios {
+            let event = Arc::new(Event::new());
+            let beside = harness::timed_beside_untimed(
+                untimed_first,
+                timed,
+                timeout,
+                LIMIT,
+                {
+                    let event = Arc::clone(&event);
+                    move || event.wait()
+                },
+                {
+                    let event = Arc::clone(&event);
+                    move |timeout| event.wait_timeout(timeout)
+                },
+            );
+            ensure!(
+                beside.timed_results.iter().all(|got| !got),
+                "wait_timeout() returned true on an event nobody set"
+            );
+            event.set();
+            let order = beside.order;
+            if !beside.woken(LIMIT) {
+                fail!(
+                    "a thread blocked in wait() was never woken: set() was {LIMIT:?} ago, after \
+                     {timed} wait_timeout() call(s) timed out beside it ({order}). A waiter \
+                     that gives up must not erase the sign that others sleep on the event (e.g. \
+                     count itself out of the waiters twice, or reset their count), or set() \
+                     wakes nobody"
+                );
+            }
+        }
+    });
 }
 
 fn set_then_clear_wakes_every_waiter(t: &mut Trial) {
@@ -693,7 +745,7 @@ fn waiters_sleep(t: &mut Trial) {
         used.cpu
     );
     ensure!(
-        used.context_switches <= 100,
+        used.context_switches <= POLLING,
         "4 threads blocked on an Event and 2 pending Timers made {} context switches in \
          {window:?} (polling with short sleeps instead of sleeping until woken?)",
         used.context_switches
@@ -705,6 +757,7 @@ fn main() {
         event_basics,
         set_wakes_every_waiter,
         set_then_clear_wakes_every_waiter,
+        timed_out_waiter_keeps_others_wakeable,
         wait_timeout_semantics,
         huge_timeouts,
         no_spurious_results,

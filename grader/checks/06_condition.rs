@@ -18,6 +18,11 @@ use harness::{
     ensure, ensure_eq, fail, join_all, wait_until, within, KernelTid, Trial, Usage, Worker,
 };
 
+/// Context switches the whole process may make while its waiters should all be asleep (300 ms):
+/// sleeping threads make none and the measuring thread's own sleep makes one, while a waiter
+/// that polls, even with naps of 50 ms, makes several each.
+const POLLING: u64 = 20;
+
 /// How long a call that should return may block before the check calls it a deadlock.
 const LIMIT: Duration = Duration::from_secs(3);
 /// Long enough to never expire during a trial.
@@ -429,32 +434,39 @@ fn huge_timeouts(_t: &mut Trial) {
 }
 
 fn timed_out_waiter_absorbs_nothing(t: &mut Trial) {
-    // Timed waiters queue first and time out; then a patient waiter must get the next notify.
-    let condition = Arc::new(Condition::new(Log::default()));
-    let k = t.rng().usize(1..=3);
-    let timed: Vec<_> = (0..k)
-        .map(|id| {
-            start_waiter(
-                &condition,
-                id,
-                Some(Duration::from_millis(t.rng().u64(5..20))),
-            )
-        })
-        .collect();
-    let patient = start_waiter(&condition, 100, None);
-    within(LIMIT, "the timed waiters", move || join_all(timed));
-    let results = locked(&condition, "reading the log", |log| log.results.clone());
-    if let Some((id, _)) = results.iter().find(|(_, notified)| *notified) {
-        fail!("waiter {id}'s wait_timeout returned true although nobody notified");
+    // Timed waiters queue and time out, before or after a patient waiter queued; then the
+    // patient waiter must get the next notify. A timed-out waiter that leaves a stale entry
+    // behind absorbs the notify; one that removes another entry (the oldest, say) instead of
+    // its own takes the patient waiter's place away.
+    for patient_first in [false, true] {
+        let condition = Arc::new(Condition::new(Log::default()));
+        let k = t.rng().usize(1..=3);
+        let timeouts: Vec<_> = (0..k)
+            .map(|_| Duration::from_millis(t.rng().u64(5..20)))
+            .collect();
+        let patient = patient_first.then(|| start_waiter(&condition, 100, None));
+        let timed: Vec<_> = timeouts
+            .into_iter()
+            .enumerate()
+            .map(|(id, timeout)| start_waiter(&condition, id, Some(timeout)))
+            .collect();
+        let patient = patient.unwrap_or_else(|| start_waiter(&condition, 100, None));
+        within(LIMIT, "the timed waiters", move || join_all(timed));
+        let results = locked(&condition, "reading the log", |log| log.results.clone());
+        if let Some((id, _)) = results.iter().find(|(_, notified)| *notified) {
+            fail!("waiter {id}'s wait_timeout returned true although nobody notified");
+        }
+        locked(&condition, "notify(1)", |log| log.notify(1));
+        if !eventually(&condition, LIMIT, |log| log.woken.contains(&100)) {
+            fail!(
+                "after {k} waiter(s) timed out {} the one still waiting, notify(1) did not wake \
+                 it: a waiter that times out must remove its own entry from the queue (no \
+                 other), or it absorbs a later notify",
+                if patient_first { "behind" } else { "ahead of" }
+            );
+        }
+        within(LIMIT, "the patient waiter", move || join_all([patient]));
     }
-    locked(&condition, "notify(1)", |log| log.notify(1));
-    if !eventually(&condition, LIMIT, |log| log.woken.contains(&100)) {
-        fail!(
-            "after {k} waiter(s) timed out, notify(1) did not wake the one waiter still waiting: \
-             a waiter that times out must leave the queue, or it absorbs a later notify"
-        );
-    }
-    within(LIMIT, "the patient waiter", move || join_all([patient]));
 }
 
 fn wait_for_semantics(t: &mut Trial) {
@@ -1284,7 +1296,7 @@ fn blocked_waiters_sleep(t: &mut Trial) {
         used.cpu
     );
     ensure!(
-        used.context_switches <= 100,
+        used.context_switches <= POLLING,
         "7 blocked threads made {} context switches in {window:?} (polling with short sleeps \
          instead of sleeping until woken?)",
         used.context_switches

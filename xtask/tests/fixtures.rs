@@ -6,6 +6,10 @@
 //! and correct ones are then graded together (several checks at once), while the hostile ones
 //! are graded one at a time through the command line. `cargo test -p xtask --test fixtures -- 02_lock` runs one
 //! exercise's fixtures; `-- broken::06_condition::notify_zero_wakes_one --exact` one fixture.
+//!
+//! A broken fixture says which checks must catch its bug: `//! expect-fail: a, b` (those checks
+//! must lose their points; only they are run), or `//! only-fail: a, b` (those, and no other:
+//! every check is run and the others must pass, so one bug costs its own points).
 
 mod common;
 
@@ -97,6 +101,8 @@ struct Case {
     fixture_path: PathBuf,
     bug: String,
     expect_fail: Vec<String>,
+    /// `only-fail`: every other check must pass.
+    only: bool,
     grade_args: Vec<String>,
     options: GradeOptions,
     _dir: tempfile::TempDir,
@@ -107,10 +113,14 @@ impl Case {
         let dir = scratch();
         let sub = dir.path().join("sub");
         submission(&[fixture], &sub);
-        let expect_fail = fixture.list("expect-fail");
+        let only_fail = fixture.list("only-fail");
+        let only = !only_fail.is_empty() && !rules_only;
+        let mut expect_fail = fixture.list("expect-fail");
+        expect_fail.extend(only_fail);
         let checks = match kind {
-            // Only the checks each bug must trip: the others are the correct fixtures' business.
-            "broken" if !rules_only => expect_fail.clone(),
+            // Only the checks each bug must trip: the others are the correct fixtures' business
+            // (unless the fixture says that the others must pass).
+            "broken" if !rules_only && !only => expect_fail.clone(),
             _ => Vec::new(),
         };
         let grade_args: Vec<String> = fixture
@@ -130,6 +140,7 @@ impl Case {
             fixture_path: fixture.path.clone(),
             bug: fixture.header("bug").unwrap_or_default(),
             expect_fail,
+            only,
             grade_args,
             options: GradeOptions {
                 source: Source::submission(&sub).expect("the submission folder"),
@@ -257,6 +268,20 @@ fn broken(case: &Case, card: &ExerciseOutcome) -> Result<(), Failed> {
                 misses.push(format!("`{check}`: grader error: {}", c.message))
             }
             Some(_) => {}
+        }
+    }
+    if case.only {
+        for c in &card.checks {
+            if !case.expect_fail.contains(&c.name) && c.status != CheckStatus::Pass {
+                misses.push(format!(
+                    "`{}` is {} (seed {}), but only {} may lose points for this bug: {}",
+                    c.name,
+                    c.status.as_str(),
+                    c.seed,
+                    case.expect_fail.join(", "),
+                    c.message
+                ));
+            }
         }
     }
     if card.full_marks() {

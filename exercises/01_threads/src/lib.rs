@@ -51,7 +51,8 @@
 //! - **Joining too early**: a joiner waits until the target has *finished*, re-checking after
 //!   every wake-up (condition variables, futexes and `park` may wake spuriously), and the end
 //!   must wake *every* joiner (`notify_all`), not just one.
-//! - **Bookkeeping order**: `ident()` is known as soon as `start` returns; when `join` returns,
+//! - **Bookkeeping order**: `ident()` is known as soon as `start` returns; `is_alive()` turns
+//!   false when the target ends, whether or not anyone joins; when `join` returns,
 //!   the thread no longer counts in [`active_count`]; counters shared by threads are updated in
 //!   one atomic step (`fetch_add`), or names repeat and counts drift.
 //! - **Timeouts**: one deadline, taken once; the time left recomputed after every wake-up; a zero

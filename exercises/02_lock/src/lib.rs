@@ -54,7 +54,8 @@
 //! - **Timeouts**: take the deadline once (`Instant::now().checked_add(timeout)`, where `None`
 //!   means "no deadline", so `Duration::MAX` never panics), recompute the time left after every
 //!   wake-up, and never return early. A zero timeout tries once. When a timed acquire gives up,
-//!   the lock must be exactly as it was.
+//!   the lock must be exactly as it was: other threads may still sleep on it, and a release
+//!   must still wake them.
 //! - **Guards**: a guard releases in `Drop`, which also runs while a panic unwinds.
 //! - **Thread safety in the types**: `Mutex<T>` may be shared between threads only when
 //!   `T: Send`, and a `MutexGuard` must stay on the thread that locked (`!Send`).

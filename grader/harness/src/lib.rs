@@ -37,8 +37,8 @@ pub use rng::XorShift;
 pub use usage::{sleeping_threads, wait_asleep, KernelTid, Usage};
 use workers::{downcast, Erased};
 pub use workers::{
-    join_all_within, join_failing_fast, settle, settle_until, spawn, spawn_together, Joinable,
-    Worker,
+    join_all_within, join_failing_fast, settle, settle_until, spawn, spawn_together,
+    timed_beside_untimed, Beside, Joinable, Worker,
 };
 
 /// One hidden check: a name (as in the exercise's checks file) and the code of one trial.

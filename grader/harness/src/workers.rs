@@ -254,3 +254,103 @@ pub fn settle_until(ready: impl FnMut() -> bool, baseline: usize, n: usize, paus
     }
     thread::sleep(pause);
 }
+
+/// A waiter with no deadline beside timed waiters that give up, set up by
+/// [`timed_beside_untimed`]: the check wakes the primitive, then asks [`woken`](Self::woken).
+pub struct Beside {
+    untimed: JoinHandle<Erased>,
+    /// What each timed wait returned (they have all returned).
+    pub timed_results: Vec<bool>,
+    /// Which waiters fell asleep first, for messages.
+    pub order: &'static str,
+}
+
+impl Beside {
+    /// Whether the untimed waiter returned within `limit` (its own failure is re-raised). A
+    /// waiter that never returns is left behind: the check fails with its own message.
+    pub fn woken(self, limit: Duration) -> bool {
+        if !wait_until(limit, || self.untimed.is_finished()) {
+            return false;
+        }
+        if let Err(payload) = self.untimed.join() {
+            std::panic::resume_unwind(payload);
+        }
+        true
+    }
+}
+
+/// The lost wake-up that only a timed waiter's giving up causes: a waiter with no deadline
+/// (`untimed`) asleep on a primitive beside `timed` threads waiting at most `timeout`
+/// (`timed(timeout)`, returning whether it succeeded) that all time out. Either the untimed
+/// waiter falls asleep first and the timed ones come and go, or the timed ones fall asleep
+/// first (with a timeout five times longer) and the untimed one joins them before they give up.
+/// Returns once every timed waiter has returned; the primitive must be held or unset all along.
+///
+/// Sleeping is waited for at most `patience` (a spinning waiter never sleeps, and that is a
+/// performance check's business). Run such a check without perturbation: its spurious
+/// wake-ups would let a waiter that nobody wakes find its way out.
+pub fn timed_beside_untimed(
+    untimed_first: bool,
+    timed: usize,
+    timeout: Duration,
+    patience: Duration,
+    untimed: impl FnOnce() + Send + 'static,
+    timed_wait: impl Fn(Duration) -> bool + Send + Sync + 'static,
+) -> Beside {
+    timed_beside_untimed_erased(
+        (untimed_first, timed, timeout, patience),
+        Box::new(untimed),
+        Arc::new(timed_wait),
+    )
+}
+
+fn timed_beside_untimed_erased(
+    (untimed_first, timed, timeout, patience): (bool, usize, Duration, Duration),
+    untimed: Box<dyn FnOnce() + Send>,
+    timed_wait: Arc<dyn Fn(Duration) -> bool + Send + Sync>,
+) -> Beside {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let start_untimed = |tx: std::sync::mpsc::Sender<crate::KernelTid>| {
+        spawn_erased(Box::new(move || {
+            tx.send(crate::KernelTid::current()).unwrap();
+            untimed();
+            Box::new(()) as Erased
+        }))
+    };
+    let start_timed = |timeout: Duration, tx: std::sync::mpsc::Sender<crate::KernelTid>| {
+        let body: Arc<dyn Fn(usize) -> Erased + Send + Sync> = Arc::new(move |_| {
+            tx.send(crate::KernelTid::current()).unwrap();
+            Box::new(timed_wait(timeout)) as Erased
+        });
+        spawn_together_erased(timed, body)
+    };
+    let (untimed, timed_out) = if untimed_first {
+        let untimed = start_untimed(tx.clone());
+        crate::wait_asleep(&[rx.recv().unwrap()], patience);
+        (untimed, start_timed(timeout, tx))
+    } else {
+        let long = timeout * 5;
+        let timed_out = start_timed(long, tx.clone());
+        let tids: Vec<_> = (0..timed).map(|_| rx.recv().unwrap()).collect();
+        crate::wait_asleep(&tids, long / 2);
+        let untimed = start_untimed(tx);
+        crate::wait_asleep(&[rx.recv().unwrap()], long / 2);
+        (untimed, timed_out)
+    };
+    let timed_results = timed_out
+        .into_iter()
+        .map(|handle| match handle.join() {
+            Ok(got) => downcast::<bool>(got),
+            Err(payload) => std::panic::resume_unwind(payload),
+        })
+        .collect();
+    Beside {
+        untimed,
+        timed_results,
+        order: if untimed_first {
+            "the untimed waiter asleep first"
+        } else {
+            "the timed waiters asleep first"
+        },
+    }
+}
