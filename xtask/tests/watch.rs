@@ -98,6 +98,8 @@ impl Terminal {
             .arg("-c")
             .arg(root())
             .args(["-e", "NO_COLOR=1"])
+            // A shell prints how `watch` ended: tmux 3.3 keeps no status for a signal's death.
+            .args(["sh", "-c", "\"$@\"; echo \"[watch exited: $?]\"", "sh"])
             .arg(env!("CARGO_BIN_EXE_xtask"))
             .arg("watch")
             .args(args)
@@ -151,8 +153,8 @@ impl Terminal {
         self.tmux(&args);
     }
 
-    /// Waits for `watch` to end after `what`: `Some` of its exit status, `None` when a signal
-    /// ended it.
+    /// Waits for `watch` to end after `what`: `Some` of its exit status as the shell around it
+    /// printed it (128 + N for signal N), `None` when the signal also ended the shell (Ctrl-C).
     fn wait_until_it_ends(&self, what: &str) -> Option<i32> {
         let start = Instant::now();
         loop {
@@ -168,22 +170,19 @@ impl Terminal {
         }
     }
 
-    /// Once `watch` has ended and tmux has its status or signal, `Some` of its exit status
-    /// (`Some(None)`: a signal ended it). A pane can be dead a moment before its status is known.
+    /// Once the pane is dead, `Some` of `watch`'s exit status if the shell printed it.
     fn ended(&self) -> Option<Option<i32>> {
-        let shown = self.tmux(&[
-            "display-message",
-            "-p",
-            "-t",
-            "watch",
-            "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
-        ]);
-        let fields: Vec<&str> = shown.trim().split(':').collect();
-        match fields[..] {
-            ["1", status, _] if !status.is_empty() => Some(status.parse().ok()),
-            ["1", _, signal] if !signal.is_empty() => Some(None),
-            _ => None,
+        let dead = self.tmux(&["display-message", "-p", "-t", "watch", "#{pane_dead}"]);
+        if dead.trim() != "1" {
+            return None;
         }
+        let screen = self.screen();
+        let status = screen
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("[watch exited: "))
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(|code| code.parse().ok());
+        Some(status)
     }
 }
 
