@@ -6,9 +6,11 @@
 //!   index order: a lock order costs a comparison, so the ratio is the price of the learner's
 //!   locks and checks, and the threads rows show how rarely unrelated transfers meet.
 //! - `lock_all` on two `blocks::sync::Lock`s, half the threads naming them in the other order,
-//!   against two `Mutex`es always taken in the same order. Both never deadlock; the back-off
-//!   that keeps `lock_all` from waiting while holding sleeps on every collision, where the
-//!   ordered locks just wait: what giving up a lock order costs under contention.
+//!   against two `Mutex`es always taken in the same order. Neither deadlocks: one never waits
+//!   while holding, the other waits in one global order. Uncontended, the ratio is the price of
+//!   trying instead of waiting; contended, a collision sends the loser to a random sleep while
+//!   the winner goes on, so what is measured (throughput) shows what the back-off costs the
+//!   pair of locks, not what it costs the thread that lost (its latency).
 
 use bench_harness::{parking_lot, Bench, Group, Per, Subject};
 

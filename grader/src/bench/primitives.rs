@@ -55,7 +55,11 @@ pub fn run(catalog: &Catalog, options: &Options, say: &dyn Fn(&str)) -> Result<O
     let exercise = catalog.find(&options.exercise)?;
     let bench = catalog.bench_source(&exercise.id);
     if !bench.is_file() {
-        bail!("{}: no bench at {} (a grader bug)", exercise.id, bench.display());
+        bail!(
+            "{}: no bench at {} (a grader bug)",
+            exercise.id,
+            bench.display()
+        );
     }
     let (path, code) = match options.source.read(&catalog.root, &exercise.id) {
         Found::File { path, code } => (path, code),
@@ -517,7 +521,12 @@ mod tests {
         let rows: Vec<Vec<&str>> = text
             .lines()
             .filter(|l| l.starts_with("  Thread"))
-            .map(|l| l.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect())
+            .map(|l| {
+                l.split("  ")
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect()
+            })
             .collect();
         assert_eq!(rows.len(), 2, "{text}");
         // Its parking_lot cells say n/a; std's missing 2-thread case stays a dash.
