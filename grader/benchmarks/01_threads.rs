@@ -1,8 +1,9 @@
 //! The bench of 01_threads: a `Thread` started and joined, running a target that does nothing,
 //! against `std::thread::spawn` + `join` (what `Thread` is built on, so the ratio is the price
 //! of its bookkeeping: the shared state, the name, the registry, the joiners' wake-up).
-//! parking_lot has no threads: its column is n/a. Several threads starting and joining at once
-//! show what the registry's lock costs when it is shared.
+//! parking_lot has no threads: its column is n/a. `std::thread::scope` is not a baseline: it is
+//! spawn + join plus the scope's own count, and `Thread`'s targets are `'static` like spawn's.
+//! Several threads starting and joining at once show what the registry's lock costs when shared.
 
 use bench_harness::{black_box, Bench, Group, Per, Subject};
 
