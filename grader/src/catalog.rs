@@ -138,8 +138,7 @@ impl Catalog {
         self.root.join("grader/checks").join(format!("{id}.rs"))
     }
 
-    /// The bench of an exercise (`cargo xtask bench ID`); exercises with no primitive to time
-    /// have none.
+    /// The bench of an exercise (`cargo xtask bench ID`): every exercise has one.
     pub fn bench_source(&self, id: &str) -> PathBuf {
         self.root.join("grader/benchmarks").join(format!("{id}.rs"))
     }

@@ -345,6 +345,8 @@ pub fn write_bench(catalog: &Catalog, member: &Member) -> Result<Stage> {
                     "bench-harness",
                     path_dependency(catalog.root.join("grader/bench-harness"), None),
                 ),
+                // The building blocks the code under test takes (07's `lock_all` takes `Lock`s).
+                ("blocks", path_dependency(catalog.root.join("blocks"), None)),
             ]),
         ),
     )?;

@@ -36,6 +36,43 @@ fn interval(cell: &str, suffix: &str) -> bool {
     matches!(parsed[..], [point, low, high] if low <= point && point <= high && low > 0.0)
 }
 
+/// The table's rows, (what, threads), each checked: three times with their intervals and two
+/// ratios, or "n/a" for parking_lot's time and ratio where `parking_lot` has no baseline.
+fn rows(stdout: &str, parking_lot: bool) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    for line in stdout
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.contains("threads"))
+    {
+        let cells: Vec<&str> = line
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(cells.len(), 7, "{line}");
+        let (times, ratios) = if parking_lot {
+            (&cells[2..5], &cells[5..7])
+        } else {
+            assert_eq!([cells[4], cells[6]], ["n/a", "n/a"], "{line}");
+            (&cells[2..4], &cells[5..6])
+        };
+        for time in times {
+            assert!(
+                interval(time, " ns") || interval(time, " µs"),
+                "a time with its interval: {time:?} in {line}"
+            );
+        }
+        for ratio in ratios {
+            assert!(
+                interval(ratio, "×"),
+                "a ratio with its interval: {ratio:?} in {line}"
+            );
+        }
+        rows.push((cells[0].to_string(), cells[1].to_string()));
+    }
+    rows
+}
+
 #[test]
 fn the_solutions_bench_prints_every_row_with_its_ratios() {
     let (code, stdout, stderr) = bench(&["02_lock", "--solutions", "--time", "2"]);
@@ -61,31 +98,7 @@ fn the_solutions_bench_prints_every_row_with_its_ratios() {
     );
     // Rows: Lock and Mutex, each by 1, 2 and 8 threads; three times with their intervals (ns
     // a lock at this size) and two ratios.
-    let mut rows = Vec::new();
-    for line in stdout
-        .lines()
-        .filter(|l| l.starts_with("  ") && !l.contains("threads"))
-    {
-        let cells: Vec<&str> = line
-            .split("  ")
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .collect();
-        assert_eq!(cells.len(), 7, "{line}");
-        for time in &cells[2..5] {
-            assert!(
-                interval(time, " ns") || interval(time, " µs"),
-                "a time with its interval: {time:?} in {line}"
-            );
-        }
-        for ratio in &cells[5..7] {
-            assert!(
-                interval(ratio, "×"),
-                "a ratio with its interval: {ratio:?} in {line}"
-            );
-        }
-        rows.push((cells[0].to_string(), cells[1].to_string()));
-    }
+    let rows = rows(&stdout, true);
     let expected: Vec<(String, String)> = ["1", "2", "8"]
         .iter()
         .flat_map(|t| {
@@ -185,15 +198,45 @@ fn a_stub_and_hostile_code_are_reported_not_timed() {
     );
 }
 
+/// Every exercise has a bench: 01's threads against std's alone (parking_lot has no threads),
+/// 07's bank and `lock_all` against std's and parking_lot's `Mutex`es in one lock order.
 #[test]
-fn exercises_without_a_primitive_say_so_and_unknown_names_are_errors() {
-    for id in ["01_threads", "07"] {
-        xtask()
-            .args(["bench", id])
-            .assert()
-            .success()
-            .stdout(predicate::str::contains("nothing to time"));
+fn threads_and_deadlock_print_their_rows_too() {
+    let by_threads = |what: &[&str]| -> Vec<(String, String)> {
+        what.iter()
+            .flat_map(|w| ["1", "2", "8"].map(|t| (w.to_string(), t.to_string())))
+            .collect()
+    };
+
+    let (code, stdout, stderr) = bench(&["01_threads", "--solutions", "--time", "2"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("start + join a thread running nothing (std: thread::spawn + join)"),
+        "{stdout}"
+    );
+    assert_eq!(rows(&stdout, false), by_threads(&["Thread"]), "{stdout}");
+    assert!(!stdout.contains("not timed"), "{stdout}");
+
+    let (code, stdout, stderr) = bench(&["07", "--solutions", "--time", "2"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for group in [
+        "transfer 1 between two random accounts of 16 (std: Mutex per account, index order; \
+         parking_lot: Mutex per account, index order)",
+        "take two locks (half the threads in the other order), release both (std: two Mutexes, \
+         one order; parking_lot: two Mutexes, one order)",
+    ] {
+        assert!(stdout.contains(group), "{group} in {stdout}");
     }
+    assert_eq!(
+        rows(&stdout, true),
+        by_threads(&["Bank", "lock_all"]),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("not timed"), "{stdout}");
+}
+
+#[test]
+fn unknown_names_are_errors() {
     xtask().args(["bench", "42_nope"]).assert().code(2).stderr(
         predicate::str::contains("no benchmark named `42_nope`")
             .and(predicate::str::contains("batch")),

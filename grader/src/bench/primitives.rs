@@ -30,8 +30,6 @@ pub struct Options {
 
 /// What a bench came to.
 pub enum Outcome {
-    /// The exercise has no primitive to time (the message says why).
-    NothingToTime(String),
     /// The code was not timed: missing, forbidden by the rules, or not compiling.
     Refused(String),
     Timed(Table),
@@ -55,27 +53,13 @@ pub struct Table {
 
 pub fn run(catalog: &Catalog, options: &Options, say: &dyn Fn(&str)) -> Result<Outcome> {
     let exercise = catalog.find(&options.exercise)?;
-    if !catalog.bench_source(&exercise.id).is_file() {
-        return Ok(Outcome::NothingToTime(format!(
-            "{}: nothing to time. Its lesson, {}, builds no synchronization primitive to set \
-             against std's or parking_lot's. The exercises with a bench: {}.",
+    let bench = catalog.bench_source(&exercise.id);
+    if !bench.is_file() {
+        bail!(
+            "{}: no bench at {} (a grader bug)",
             exercise.id,
-            match exercise.id.as_str() {
-                "01_threads" =>
-                    "a thread's life (start, join, names, daemons) on std's own threads",
-                "07_deadlock" =>
-                    "the order in which locks are taken (a bank, the philosophers, \
-                                  a lock-order detector)",
-                _ => "elsewhere",
-            },
-            catalog
-                .exercises
-                .iter()
-                .filter(|e| catalog.bench_source(&e.id).is_file())
-                .map(|e| e.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+            bench.display()
+        );
     }
     let (path, code) = match options.source.read(&catalog.root, &exercise.id) {
         Found::File { path, code } => (path, code),
@@ -393,14 +377,23 @@ impl std::fmt::Display for Table {
                         }
                     }
                 }
+                // A column with no baseline in the whole group (parking_lot has no threads)
+                // says so, unlike a baseline missing from one row.
+                let or_na = |kind: &str, text: String| {
+                    if group.baselines.iter().any(|(k, _)| k == kind) {
+                        text
+                    } else {
+                        "n/a".to_string()
+                    }
+                };
                 lines.push([
                     row.what.clone(),
                     row.threads.to_string(),
                     cell(&row.ours),
-                    cell(&row.std),
-                    cell(&row.parking_lot),
-                    ratio(&row.ours, &row.std),
-                    ratio(&row.ours, &row.parking_lot),
+                    or_na("std", cell(&row.std)),
+                    or_na("parking_lot", cell(&row.parking_lot)),
+                    or_na("std", ratio(&row.ours, &row.std)),
+                    or_na("parking_lot", ratio(&row.ours, &row.parking_lot)),
                 ]);
             }
             let widths: Vec<usize> = (0..7)
@@ -510,5 +503,37 @@ mod tests {
         assert!(text.contains("not timed: Lock by 2, 8 thread(s): not implemented yet"));
         assert!(text.contains("the bench stopped there"));
         assert!(!table.complete());
+    }
+
+    #[test]
+    fn a_baseline_missing_from_the_whole_group_is_not_applicable() {
+        let table = Table {
+            title: "01_threads (x)".into(),
+            cases: vec![
+                (case("ours Thread", 1), Timing::Measured(vec![30.0; 5])),
+                (case("std spawn", 1), Timing::Measured(vec![20.0; 5])),
+                (case("ours Thread", 2), Timing::Measured(vec![30.0; 5])),
+            ],
+            stopped: None,
+        };
+        let text = table.to_string();
+        assert!(text.contains("lock, unlock (std: spawn)"), "{text}");
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .filter(|l| l.starts_with("  Thread"))
+            .map(|l| {
+                l.split("  ")
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        // Its parking_lot cells say n/a; std's missing 2-thread case stays a dash.
+        assert_eq!(rows[0][4], "n/a", "{text}");
+        assert_eq!(rows[0][6], "n/a", "{text}");
+        assert!(rows[0][5].starts_with("1.50 ["), "{text}");
+        assert_eq!(rows[1][3..], ["—", "n/a", "—", "n/a"], "{text}");
+        assert!(table.complete());
     }
 }

@@ -53,10 +53,6 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                 budget: Duration::from_secs_f64(args.time),
             };
             match primitives::run(&catalog, &options, &|line| eprintln!("{line}"))? {
-                Outcome::NothingToTime(message) => {
-                    println!("{message}");
-                    Ok(ExitCode::SUCCESS)
-                }
                 Outcome::Refused(message) => {
                     println!("not timed: {message}");
                     Ok(ExitCode::from(1))
