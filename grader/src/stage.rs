@@ -133,6 +133,15 @@ fn table<const N: usize>(entries: [(&str, toml::Value); N]) -> toml::Table {
         .collect()
 }
 
+/// A binary target named after its package, built from `source`.
+fn bin_target(package: &str, source: &Path) -> (&'static str, toml::Table) {
+    let source = source.display().to_string();
+    (
+        "bin",
+        table([("name", package.into()), ("path", source.into())]),
+    )
+}
+
 fn path_dependency(path: impl AsRef<Path>, package: Option<&str>) -> toml::Value {
     let mut dependency = table([("path", path.as_ref().display().to_string().into())]);
     if let Some(package) = package {
@@ -193,20 +202,7 @@ pub fn write(catalog: &Catalog, members: &[Member]) -> Result<Stage> {
             &crates.join(&check_package).join("Cargo.toml"),
             &manifest(
                 &check_package,
-                (
-                    "bin",
-                    table([
-                        ("name", check_package.as_str().into()),
-                        (
-                            "path",
-                            catalog
-                                .checks_source(&exercise.id)
-                                .display()
-                                .to_string()
-                                .into(),
-                        ),
-                    ]),
-                ),
+                bin_target(&check_package, &catalog.checks_source(&exercise.id)),
                 table([
                     (
                         krate.as_str(),
@@ -322,20 +318,7 @@ pub fn write_bench(catalog: &Catalog, member: &Member) -> Result<Stage> {
         &crates.join(&bench_package).join("Cargo.toml"),
         &manifest(
             &bench_package,
-            (
-                "bin",
-                table([
-                    ("name", bench_package.as_str().into()),
-                    (
-                        "path",
-                        catalog
-                            .bench_source(&exercise.id)
-                            .display()
-                            .to_string()
-                            .into(),
-                    ),
-                ]),
-            ),
+            bin_target(&bench_package, &catalog.bench_source(&exercise.id)),
             table([
                 (
                     krate.as_str(),
