@@ -14,10 +14,13 @@ pub fn run(jobs: Option<usize>) -> Result<ExitCode> {
     let result = grader::selfcheck::run(&catalog, default_jobs(jobs), &|e| progress.handle(e));
     progress.finish();
     let check = result?;
+    let width = check.solutions.exercises.iter().map(|e| e.id.len()).max();
+    let width = width.unwrap_or(0);
     for (solution, stub) in check.solutions.exercises.iter().zip(&check.stubs.exercises) {
         println!(
             "{}  solution {:>5} / {}   stub {:>3} / {}   checks {:.1}s",
-            style(&solution.id).cyan().bold(),
+            // Padded before styling: colour codes would count towards the width.
+            style(format!("{:<width$}", solution.id)).cyan().bold(),
             solution.score,
             solution.max_score,
             stub.score,
