@@ -244,19 +244,21 @@ fn set_then_clear_wakes_every_waiter(t: &mut Trial) {
         let n = t.rng().usize(2..=4);
         let waiters = Waiters::asleep(t, &event, n);
         t.perturb(PERTURB);
-        let start = Arc::new(Barrier::new(2));
+        let start = Arc::new(Barrier::new(CLEARERS + 1));
         let setting = Arc::new(AtomicBool::new(true));
-        let clearer = {
-            let (event, start, setting) =
-                (Arc::clone(&event), Arc::clone(&start), Arc::clone(&setting));
-            harness::spawn(move || {
-                start.wait();
-                while setting.load(SeqCst) {
+        let clearers: Vec<_> = (0..CLEARERS)
+            .map(|_| {
+                let (event, start, setting) =
+                    (Arc::clone(&event), Arc::clone(&start), Arc::clone(&setting));
+                harness::spawn(move || {
+                    start.wait();
+                    while setting.load(SeqCst) {
+                        event.clear();
+                    }
                     event.clear();
-                }
-                event.clear();
+                })
             })
-        };
+            .collect();
         let delay = t.rng().u32(0..400);
         start.wait();
         for _ in 0..delay {
@@ -264,7 +266,7 @@ fn set_then_clear_wakes_every_waiter(t: &mut Trial) {
         }
         event.set();
         setting.store(false, SeqCst);
-        harness::join_all_within(LIMIT, "the thread calling clear()", vec![clearer]);
+        harness::join_all_within(LIMIT, "the threads calling clear()", clearers);
         let woke = waiters.expect_all_return(&format!(
             "racing round {round}: set() while another thread called clear() again and again \
              (clear() must lower the flag in one atomic step: a load followed by a store can \
@@ -280,7 +282,9 @@ fn set_then_clear_wakes_every_waiter(t: &mut Trial) {
 }
 
 /// Rounds of `set_then_clear_wakes_every_waiter` in which clear() races set().
-const RACING_ROUNDS: usize = 6;
+const RACING_ROUNDS: usize = 8;
+/// Threads calling clear() in a loop while set() happens: each is a chance to land in the gap.
+const CLEARERS: usize = 2;
 
 fn wait_timeout_semantics(t: &mut Trial) {
     // On a clear event: false, not before the timeout, not much after.

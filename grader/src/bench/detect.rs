@@ -107,6 +107,18 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// Wilson's lower bound of p, one-sided 95%.
+    pub fn p_low(&self) -> f64 {
+        if self.trials == 0 {
+            return 0.0;
+        }
+        let (n, p, z) = (self.trials as f64, self.p(), 1.645_f64);
+        let z2 = z * z;
+        let centre = p + z2 / (2.0 * n);
+        let spread = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+        ((centre - spread) / (1.0 + z2 / n)).max(0.0)
+    }
+
     pub fn p(&self) -> f64 {
         if self.trials == 0 {
             0.0
@@ -130,16 +142,25 @@ impl Row {
     pub fn miss(&self) -> f64 {
         (1.0 - self.perturb.p()).powf(self.n as f64)
     }
+
+    /// The same from the lower end of p's one-sided 95% interval (Wilson's score): what the
+    /// sample can promise, small when the trials were few (a catch by a timeout costs seconds).
+    pub fn miss_bound(&self) -> f64 {
+        (1.0 - self.perturb.p_low()).powf(self.n as f64)
+    }
 }
 
 pub struct Table {
     pub rows: Vec<Row>,
     pub trials: u64,
+    pub budget: Duration,
 }
 
 pub struct Options {
-    /// Trials per fixture, check and backend.
+    /// Trials per fixture, check and backend…
     pub trials: u64,
+    /// …unless this much time is spent first (a catch by a timeout costs seconds).
+    pub budget: Duration,
     pub jobs: usize,
     /// Only the fixtures whose `exercise/name` contains one of these (all when empty).
     pub filter: Vec<String>,
@@ -251,6 +272,7 @@ pub fn run(catalog: &Catalog, options: &Options, say: &(dyn Fn(&str) + Sync)) ->
                         job.spec,
                         job.backend,
                         options.trials,
+                        options.budget,
                         base,
                         slot,
                     );
@@ -279,6 +301,7 @@ pub fn run(catalog: &Catalog, options: &Options, say: &(dyn Fn(&str) + Sync)) ->
     Ok(Table {
         rows: rows.into_inner().unwrap_or_else(|e| e.into_inner()),
         trials: options.trials,
+        budget: options.budget,
     })
 }
 
@@ -290,13 +313,15 @@ fn measure(
     spec: &CheckSpec,
     backend: Backend,
     trials: u64,
+    budget: Duration,
     base: u64,
     slot: usize,
 ) -> Sample {
     let mut sample = Sample::default();
     let mut seed = base;
-    while sample.trials < trials {
-        let remaining = trials - sample.trials;
+    while sample.trials < trials && sample.elapsed < budget {
+        // A few trials a process, so that the budget is looked at often.
+        let remaining = (trials - sample.trials).min(5);
         let args = protocol::RunArgs {
             check: spec.name.clone(),
             seed,
@@ -318,8 +343,11 @@ fn measure(
         let judged = grade::verdict::judge(spec, seed, remaining, &run);
         sample.elapsed += run.elapsed;
         match judged.status {
-            CheckStatus::Pass => sample.trials += remaining,
-            CheckStatus::Error => sample.trials = trials,
+            CheckStatus::Pass => {
+                sample.trials += remaining;
+                seed = seed.wrapping_add(remaining);
+            }
+            CheckStatus::Error => break,
             _ => {
                 let ran = judged.trials.clamp(1, remaining);
                 sample.trials += ran;
@@ -335,7 +363,9 @@ fn measure(
 
 fn percent(x: f64) -> String {
     let x = 100.0 * x;
-    if x == 0.0 || x >= 1.0 {
+    if x > 0.0 && x < 0.01 {
+        "<0.01%".to_string()
+    } else if x == 0.0 || x >= 1.0 {
         format!("{x:.0}%")
     } else {
         format!("{x:.2}%")
@@ -364,24 +394,27 @@ impl fmt::Display for Table {
             f,
             "Per trial: the chance one trial catches the bug (caught/trials), then the time to \
              the first catch.\nn: the trials of a default grade; miss: (1-p)^n with p under \
-             perturb, the chance a default grade misses it. {} trials per cell.\n",
-            self.trials
+             perturb, the chance a default grade misses it; bound: the same from p's lower 95% bound. {} trials per cell, or fewer \
+             once {} s were spent.\n",
+            self.trials,
+            self.budget.as_secs_f64()
         )?;
         writeln!(
             f,
-            "| fixture | check | plain | perturb | explore | n | miss per grade |"
+            "| fixture | check | plain | perturb | explore | n | miss per grade (bound) |"
         )?;
         writeln!(f, "|---|---|---|---|---|---|---|")?;
         for row in &self.rows {
             writeln!(
                 f,
-                "| {} | {} | {} | {} | n/a (not built) | {} | {} |",
+                "| {} | {} | {} | {} | n/a (not built) | {} | {} ({}) |",
                 row.fixture,
                 row.check,
                 cell(&row.plain),
                 cell(&row.perturb),
                 row.n,
-                percent(row.miss())
+                percent(row.miss()),
+                percent(row.miss_bound())
             )?;
         }
         Ok(())

@@ -28,6 +28,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                 &catalog,
                 &grader::bench::detect::Options {
                     trials: args.trials.max(1),
+                    budget: Duration::from_secs_f64(args.budget.clamp(0.1, 3600.0)),
                     jobs: default_jobs(args.jobs),
                     filter: args.fixture.clone(),
                 },
