@@ -271,8 +271,7 @@ pub fn run(catalog: &Catalog, options: &Options, say: &(dyn Fn(&str) + Sync)) ->
                         &job.exe,
                         job.spec,
                         job.backend,
-                        options.trials,
-                        options.budget,
+                        options,
                         base,
                         slot,
                     );
@@ -312,11 +311,11 @@ fn measure(
     exe: &Path,
     spec: &CheckSpec,
     backend: Backend,
-    trials: u64,
-    budget: Duration,
+    options: &Options,
     base: u64,
     slot: usize,
 ) -> Sample {
+    let (trials, budget) = (options.trials, options.budget);
     let mut sample = Sample::default();
     let mut seed = base;
     while sample.trials < trials && sample.elapsed < budget {
