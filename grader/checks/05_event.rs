@@ -282,7 +282,7 @@ fn set_then_clear_wakes_every_waiter(t: &mut Trial) {
 }
 
 /// Rounds of `set_then_clear_wakes_every_waiter` in which clear() races set().
-const RACING_ROUNDS: usize = 8;
+const RACING_ROUNDS: usize = 4;
 /// Threads calling clear() in a loop while set() happens: each is a chance to land in the gap.
 const CLEARERS: usize = 2;
 
