@@ -188,7 +188,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 50)]
     trials: u64,
     /// Seconds each cell of `bench detect` may take before it stops short of its trials.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     budget: f64,
     /// Only the fixtures of `bench detect` whose `ID/name` contains this (repeatable).
     #[arg(long, value_name = "TEXT")]
