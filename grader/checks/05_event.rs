@@ -237,7 +237,54 @@ fn set_then_clear_wakes_every_waiter(t: &mut Trial) {
         );
         ensure!(!event.is_set(), "is_set() is true after set() then clear()");
     }
+    // Then clear() races set(): a clear() that is not one atomic step (a load, then a store
+    // computed from it) can undo a set() that lands in between, and its waiters sleep on.
+    for round in 0..RACING_ROUNDS {
+        event.clear();
+        let n = t.rng().usize(2..=4);
+        let waiters = Waiters::asleep(t, &event, n);
+        t.perturb(PERTURB);
+        let start = Arc::new(Barrier::new(CLEARERS + 1));
+        let setting = Arc::new(AtomicBool::new(true));
+        let clearers: Vec<_> = (0..CLEARERS)
+            .map(|_| {
+                let (event, start, setting) =
+                    (Arc::clone(&event), Arc::clone(&start), Arc::clone(&setting));
+                harness::spawn(move || {
+                    start.wait();
+                    while setting.load(SeqCst) {
+                        event.clear();
+                    }
+                    event.clear();
+                })
+            })
+            .collect();
+        let delay = t.rng().u32(0..400);
+        start.wait();
+        for _ in 0..delay {
+            std::hint::spin_loop();
+        }
+        event.set();
+        setting.store(false, SeqCst);
+        harness::join_all_within(LIMIT, "the threads calling clear()", clearers);
+        let woke = waiters.expect_all_return(&format!(
+            "racing round {round}: set() while another thread called clear() again and again \
+             (clear() must lower the flag in one atomic step: a load followed by a store can \
+             undo a set() that lands in between, and the waiters it woke sleep on)"
+        ));
+        let missed = woke.iter().filter(|&&w| !w).count();
+        ensure!(
+            missed == 0,
+            "racing round {round}: {missed} of {n} waiters asleep during set() returned false \
+             from wait_timeout"
+        );
+    }
 }
+
+/// Rounds of `set_then_clear_wakes_every_waiter` in which clear() races set().
+const RACING_ROUNDS: usize = 4;
+/// Threads calling clear() in a loop while set() happens: each is a chance to land in the gap.
+const CLEARERS: usize = 2;
 
 fn wait_timeout_semantics(t: &mut Trial) {
     // On a clear event: false, not before the timeout, not much after.

@@ -597,6 +597,7 @@ mod tests {
             seed: 1,
             trials: 1,
             perturb: 0,
+            plain: false,
         };
         let limits = Limits {
             trial_timeout: Duration::from_secs(1),
@@ -669,6 +670,7 @@ mod tests {
             seed: 1,
             trials: 1,
             perturb: 0,
+            plain: false,
         };
         let limits = |seconds| Limits {
             trial_timeout: Duration::from_secs(seconds),

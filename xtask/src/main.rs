@@ -167,7 +167,7 @@ pub struct BatchArgs {
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// What to measure: an exercise id, `batch` or `report`.
+    /// What to measure: an exercise id, `batch`, `report` or `detect`.
     what: String,
     /// Time the reference solutions instead of your code.
     #[arg(long, conflicts_with = "submission")]
@@ -184,6 +184,15 @@ pub struct BenchArgs {
     /// Check processes at once, for `bench batch` (default: the number of cores).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// Trials per fixture, check and backend, for `bench detect`.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    trials: u64,
+    /// Seconds each cell of `bench detect` may take before it stops short of its trials.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    budget: f64,
+    /// Only the fixtures of `bench detect` whose `ID/name` contains this (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    fixture: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

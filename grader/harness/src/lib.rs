@@ -64,7 +64,7 @@ pub struct Trial {
 
 impl Trial {
     fn new(seed: u64, perturb: u32) -> Trial {
-        blocks::__grader::configure(seed, perturb);
+        blocks::__grader::configure(seed, unless_plain(perturb));
         Trial {
             seed,
             rng: fastrand::Rng::with_seed(seed),
@@ -84,7 +84,18 @@ impl Trial {
     /// Changes how hard the backend perturbs the schedule for the rest of this trial
     /// (thousandths of synchronization points that yield; 0 turns it off).
     pub fn perturb(&self, per_mille: u32) {
-        blocks::__grader::configure(self.seed, per_mille);
+        blocks::__grader::configure(self.seed, unless_plain(per_mille));
+    }
+}
+
+/// `--plain`: perturbation stays off whatever a check asks (`cargo xtask bench detect`).
+static PLAIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn unless_plain(per_mille: u32) -> u32 {
+    if PLAIN.load(std::sync::atomic::Ordering::Relaxed) {
+        0
+    } else {
+        per_mille
     }
 }
 
@@ -346,6 +357,7 @@ pub fn main(checks: &[Check]) -> ! {
         exit(2);
     };
     install_panic_hook();
+    PLAIN.store(args.plain, std::sync::atomic::Ordering::Relaxed);
 
     for index in 0..args.trials {
         let seed = args.seed.wrapping_add(index);

@@ -265,11 +265,14 @@ pub struct RunArgs {
     pub trials: u64,
     /// Thousandths of synchronization points at which the backend perturbs the schedule.
     pub perturb: u32,
+    /// No perturbation at all, also where a check turns it on itself: the schedule of a plain
+    /// build (`cargo xtask bench detect` compares both).
+    pub plain: bool,
 }
 
 impl RunArgs {
     pub fn to_args(&self) -> Vec<String> {
-        vec![
+        let mut args = vec![
             "run".into(),
             self.check.clone(),
             "--seed".into(),
@@ -278,11 +281,16 @@ impl RunArgs {
             self.trials.to_string(),
             "--perturb".into(),
             self.perturb.to_string(),
-        ]
+        ];
+        if self.plain {
+            args.extend(["--plain".into(), "1".into()]);
+        }
+        args
     }
 }
 
-pub const USAGE: &str = "usage: CHECK-BINARY list | run NAME [--seed N] [--trials N] [--perturb N]";
+pub const USAGE: &str =
+    "usage: CHECK-BINARY list | run NAME [--seed N] [--trials N] [--perturb N] [--plain 0|1]";
 
 impl Request {
     /// Reads the arguments after the program name.
@@ -296,6 +304,7 @@ impl Request {
                     seed: 0,
                     trials: 1,
                     perturb: 0,
+                    plain: false,
                 };
                 while let Some(flag) = args.next() {
                     let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -304,6 +313,7 @@ impl Request {
                         "--seed" => run.seed = number,
                         "--trials" => run.trials = number.max(1),
                         "--perturb" => run.perturb = number.min(1000) as u32,
+                        "--plain" => run.plain = number != 0,
                         _ => return Err(format!("unknown flag {flag}")),
                     }
                 }
@@ -391,10 +401,16 @@ mod tests {
             seed: 42,
             trials: 12,
             perturb: 150,
+            plain: false,
         };
         assert_eq!(
             Request::parse(run.to_args().into_iter()),
-            Ok(Request::Run(run))
+            Ok(Request::Run(run.clone()))
+        );
+        let plain = RunArgs { plain: true, ..run };
+        assert_eq!(
+            Request::parse(plain.to_args().into_iter()),
+            Ok(Request::Run(plain))
         );
         assert_eq!(
             Request::parse(["list".to_string()].into_iter()),

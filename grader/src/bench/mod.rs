@@ -7,6 +7,7 @@
 //! - the marginal build time of one more submission in that class, against a plain cargo build
 //!   of the same crates (a fresh submission of the same size, built with cargo alone).
 
+pub mod detect;
 pub mod primitives;
 mod stats;
 

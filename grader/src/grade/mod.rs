@@ -254,7 +254,7 @@ pub fn prebuild(
 }
 
 /// Every file found, to be staged.
-fn members<'p>(plans: &'p [Vec<plan::Planned>]) -> Vec<Member<'p>> {
+pub(crate) fn members<'p>(plans: &'p [Vec<plan::Planned>]) -> Vec<Member<'p>> {
     plans
         .iter()
         .flatten()
@@ -272,7 +272,7 @@ fn members<'p>(plans: &'p [Vec<plan::Planned>]) -> Vec<Member<'p>> {
 
 /// Stages and builds, holding the workspace's lock; cargo's own failure is the grader's.
 /// With a sandbox, installs every check binary built in it before the lock is released.
-fn build_members(
+pub(crate) fn build_members(
     catalog: &Catalog,
     members: &[Member],
     events: &(dyn Fn(Event) + Sync),

@@ -96,6 +96,7 @@ fn run_job(job: &Job, sandbox: &Sandbox, slot: usize) -> (Judged, Duration) {
         seed: job.seed,
         trials: job.trials,
         perturb: spec.perturb,
+        plain: false,
     };
     match sandbox.run(&job.exe, &args, limits, slot) {
         Ok(run) => (

@@ -23,6 +23,20 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             print!("{bench}");
             Ok(ExitCode::SUCCESS)
         }
+        "detect" => {
+            let table = grader::bench::detect::run(
+                &catalog,
+                &grader::bench::detect::Options {
+                    trials: args.trials.max(1),
+                    budget: Duration::from_secs_f64(args.budget.clamp(0.1, 3600.0)),
+                    jobs: default_jobs(args.jobs),
+                    filter: args.fixture.clone(),
+                },
+                &|line| eprintln!("{line}"),
+            )?;
+            print!("{table}");
+            Ok(ExitCode::SUCCESS)
+        }
         "report" => {
             print!("{}", grader::bench::report(&catalog, args.students.max(1))?);
             Ok(ExitCode::SUCCESS)
@@ -30,7 +44,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         id => {
             if catalog.find(id).is_err() {
                 bail!(
-                    "no benchmark named `{id}`: try an exercise id ({}), `batch` or `report`",
+                    "no benchmark named `{id}`: try an exercise id ({}), `batch`, `report` or `detect`",
                     catalog
                         .exercises
                         .iter()
