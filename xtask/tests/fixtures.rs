@@ -22,11 +22,11 @@ use grader::outcome::{CheckStatus, ExerciseOutcome, ExerciseStatus};
 use grader::{Catalog, GradeOptions, GradeRun, Source};
 use libtest_mimic::{Arguments, Failed, Trial};
 
-/// Check processes at once while grading the fixtures: two more than the two cores CI has,
+/// Check processes at once while grading the fixtures: three times the two cores CI has,
 /// since many of the broken fixtures' checks sleep until a deadlock's time limit (exclusive
 /// checks, the CPU and timing measurements, still run alone).
 const SCHEDULE: grader::grade::Schedule = grader::grade::Schedule {
-    jobs: 4,
+    jobs: 6,
     wave: None,
 };
 
