@@ -17,14 +17,13 @@
 //! `unmeasured`, and the bench goes on.
 
 use std::any::Any;
-use std::io::{Read, Write};
-use std::os::fd::FromRawFd;
+use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 pub use parking_lot;
-use protocol::{BenchArgs, Case, Report, Verdict, REPORT_FD};
+use protocol::{BenchArgs, Case, Report, Verdict};
 pub use std::hint::black_box;
 
 /// What workers run: `work(worker, iterations)` performs `iterations` operations as worker
@@ -96,19 +95,10 @@ pub fn main(groups: &[Group]) -> ! {
             exit(2);
         }
     };
-    // The nonce, read before any code under test runs in `main`.
-    let mut nonce = String::new();
-    if std::io::stdin().read_to_string(&mut nonce).is_err() || nonce.trim().len() < 16 {
-        eprintln!("no nonce on standard input: bench binaries are run by the grader");
-        exit(2);
-    }
-    // SAFETY: the grader opens the report descriptor as the write end of its pipe; we take sole
-    // ownership of it here, once.
-    let pipe = unsafe { std::fs::File::from_raw_fd(REPORT_FD) };
-    // SAFETY: plain fcntl on a descriptor we own: no child of the code under test inherits it.
-    unsafe { libc::fcntl(REPORT_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // The nonce and the report pipe, before any code under test runs in `main`.
+    let (nonce, pipe) = protocol::take_report_channel("bench");
     let reporter = Reporter {
-        nonce: nonce.trim().to_string(),
+        nonce,
         pipe: Mutex::new(pipe),
     };
     // Panics are reported as data; their default message would only clutter captured output.

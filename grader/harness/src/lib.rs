@@ -17,13 +17,12 @@
 
 use std::any::Any;
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::os::fd::FromRawFd;
+use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use protocol::{Report, Request, Verdict, REPORT_FD};
+use protocol::{Report, Request, Verdict};
 
 mod rng;
 mod usage;
@@ -336,21 +335,9 @@ pub fn main(checks: &[Check]) -> ! {
         }
     };
 
-    // Step 1: the nonce, read before any code under test can run.
-    let mut nonce = String::new();
-    if std::io::stdin().read_to_string(&mut nonce).is_err() || nonce.trim().len() < 16 {
-        eprintln!("no nonce on standard input: check binaries are run by the grader");
-        exit(2);
-    }
-    // SAFETY: the grader opens the report descriptor as the write end of its pipe; we take sole
-    // ownership of it here, once.
-    let pipe = unsafe { std::fs::File::from_raw_fd(REPORT_FD) };
-    // SAFETY: plain fcntl on a descriptor we own: no code under test's child inherits it.
-    unsafe { libc::fcntl(REPORT_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
-    let _ = REPORTER.set(Mutex::new(Reporter {
-        nonce: nonce.trim().to_string(),
-        pipe,
-    }));
+    // Step 1: the nonce and the report pipe, before any code under test can run.
+    let (nonce, pipe) = protocol::take_report_channel("check");
+    let _ = REPORTER.set(Mutex::new(Reporter { nonce, pipe }));
 
     let Some(check) = checks.iter().find(|c| c.name == args.check) else {
         report(Report::Error(format!("no check named {}", args.check)));

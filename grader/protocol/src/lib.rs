@@ -9,6 +9,26 @@
 /// The descriptor the harness reports on: the write end of a pipe only the grader reads.
 pub const REPORT_FD: i32 = 3;
 
+/// The process side of the handshake, for check and bench binaries alike: reads the nonce from
+/// standard input and takes the report descriptor, closed on exec so that no child of the code
+/// under test inherits it. Run it before any code under test. Exits with status 2 when the
+/// process was not started by the grader (`binary` names it in the message).
+pub fn take_report_channel(binary: &str) -> (String, std::fs::File) {
+    use std::io::Read as _;
+    use std::os::fd::FromRawFd as _;
+    let mut nonce = String::new();
+    if std::io::stdin().read_to_string(&mut nonce).is_err() || nonce.trim().len() < 16 {
+        eprintln!("no nonce on standard input: {binary} binaries are run by the grader");
+        std::process::exit(2);
+    }
+    // SAFETY: the grader opens the report descriptor as the write end of its pipe; we take sole
+    // ownership of it here, once.
+    let pipe = unsafe { std::fs::File::from_raw_fd(REPORT_FD) };
+    // SAFETY: plain fcntl on a descriptor we own.
+    unsafe { libc::fcntl(REPORT_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    (nonce.trim().to_string(), pipe)
+}
+
 /// Longest field, in characters: a report line stays one short `write`.
 const FIELD_CHARS: usize = 2000;
 
