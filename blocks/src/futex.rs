@@ -31,6 +31,9 @@ use crate::time::Duration;
 /// Sleeps while `atomic` holds `expected`. Returns at once if it holds something else; may
 /// return spuriously.
 pub fn wait(atomic: &AtomicU32, expected: u32) {
+    if backend::explore::inside() {
+        return backend::explore::futex_wait(atomic.std(), expected, false);
+    }
     if let Some(participant) = lockstep::participant() {
         if participant.turn() {
             participant.record(lockstep::Op::Park);
@@ -44,6 +47,9 @@ pub fn wait(atomic: &AtomicU32, expected: u32) {
 
 /// Like [`wait`], returning after at most `timeout` (a huge timeout means none).
 pub fn wait_timeout(atomic: &AtomicU32, expected: u32, timeout: Duration) {
+    if backend::explore::inside() {
+        return backend::explore::futex_wait(atomic.std(), expected, true);
+    }
     if let Some(participant) = lockstep::participant() {
         if participant.turn() {
             // Relaxed: only whether to sleep is decided, as the kernel's own check does.
@@ -61,12 +67,18 @@ pub fn wait_timeout(atomic: &AtomicU32, expected: u32, timeout: Duration) {
 
 /// Wakes one thread sleeping on `atomic`, if any. The pointer may dangle: nothing is read.
 pub fn wake_one(atomic: *const AtomicU32) {
+    if backend::explore::inside() {
+        return backend::explore::futex_wake(atomic as usize, false);
+    }
     backend::sync_point();
     sys::wake(atomic, false);
 }
 
 /// Wakes every thread sleeping on `atomic`. The pointer may dangle: nothing is read.
 pub fn wake_all(atomic: *const AtomicU32) {
+    if backend::explore::inside() {
+        return backend::explore::futex_wake(atomic as usize, true);
+    }
     backend::sync_point();
     sys::wake(atomic, true);
 }

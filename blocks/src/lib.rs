@@ -8,7 +8,7 @@
 //! | module | what it offers |
 //! |---|---|
 //! | [`sync::atomic`] | `AtomicBool`, `AtomicU32`, `AtomicU64`, `AtomicUsize`, `Ordering`, `fence` |
-//! | [`sync`] | `Arc`, std's `Mutex`/`Condvar` (`Condvar::wait` wakes spuriously under the grader's backend), and a correct Python-style raw [`sync::Lock`] |
+//! | [`sync`] | `Arc`, std's `Mutex`/`Condvar` behind thin wrappers (`Condvar::wait` wakes spuriously under the grader's backend), and a correct Python-style raw [`sync::Lock`] |
 //! | [`futex`] | `wait`, `wait_timeout`, `wake_one`, `wake_all` on an `AtomicU32` |
 //! | [`thread`] | std's threads, `park`, plus [`thread::current_id`] |
 //! | [`time`] | `Duration`, `Instant` |
@@ -26,6 +26,12 @@ mod backend;
 #[doc(hidden)]
 pub mod __grader {
     pub use crate::backend::configure;
+
+    /// Schedule exploration of a check's scenario (shuttle, under the grader's backend).
+    pub mod explore {
+        pub use crate::backend::explore::run;
+        pub use crate::backend::{Failure, Plan, STEP_BOUND};
+    }
 
     /// The lock-step scheduler of the livelock and deadlock checks.
     pub mod lockstep {

@@ -13,6 +13,10 @@ use crate::time::Duration;
 
 /// Puts the calling thread to sleep for at least `duration`, as [`std::thread::sleep`].
 pub fn sleep(duration: Duration) {
+    if backend::explore::inside() {
+        // An explored scenario has no clock: a sleep lets the others run.
+        return backend::explore::yield_now();
+    }
     if let Some(participant) = lockstep::participant() {
         if participant.turn() {
             // The grader's lock-step schedule: virtual time passes instead.
@@ -24,6 +28,9 @@ pub fn sleep(duration: Duration) {
 
 /// Offers the rest of this time slice to other threads, as [`std::thread::yield_now`].
 pub fn yield_now() {
+    if backend::explore::inside() {
+        return backend::explore::yield_now();
+    }
     if let Some(participant) = lockstep::participant() {
         if participant.turn() {
             return participant.record(lockstep::Op::Yield);
@@ -35,6 +42,10 @@ pub fn yield_now() {
 /// Blocks until this thread's token is made available by [`Thread::unpark`]. May return
 /// spuriously, as std's does.
 pub fn park() {
+    if backend::explore::inside() {
+        // A spurious return, after the others ran: unparks go to OS threads, not to tasks.
+        return backend::explore::yield_now();
+    }
     if let Some(participant) = lockstep::participant() {
         if participant.turn() {
             participant.record(lockstep::Op::Park);
@@ -48,6 +59,9 @@ pub fn park() {
 
 /// Like [`park`], returning after at most `timeout`. May return spuriously and early.
 pub fn park_timeout(timeout: Duration) {
+    if backend::explore::inside() {
+        return backend::explore::yield_now();
+    }
     if let Some(participant) = lockstep::participant() {
         if participant.turn() {
             // Nobody in a schedule unparks: the timeout passes, in virtual time.
@@ -73,6 +87,9 @@ pub fn park_timeout(timeout: Duration) {
 /// assert_ne!(here, there);
 /// ```
 pub fn current_id() -> u64 {
+    if backend::explore::inside() {
+        return backend::explore::current_id();
+    }
     // Relaxed: only uniqueness matters, which the read-modify-write guarantees on its own.
     static NEXT: AtomicU64 = AtomicU64::new(1);
     thread_local! {

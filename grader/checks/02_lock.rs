@@ -12,7 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use harness::{
-    ensure, ensure_eq, fail, join_all, settle, spawn_together, within, Trial, Usage, XorShift,
+    ensure, ensure_eq, explore, fail, join_all, settle, spawn_together, within, Trial, Usage,
+    XorShift,
 };
 use lock::{count_locked, Error, Lock, Mutex};
 
@@ -967,6 +968,64 @@ fn blocked_waiters_sleep(_t: &mut Trial) {
     );
 }
 
+// Explored scenarios (see `harness::explore`): a few threads and operations, run under the
+// schedules an exploration chooses, where every operation on the lock is a scheduling point.
+
+/// Three threads take the lock twice each, each way of taking it at least once; a second
+/// thread inside fails.
+fn exclusion_scenario() {
+    let lock = Arc::new(Lock::new());
+    // An atomic of `blocks`, so that the critical section holds a scheduling point.
+    let inside = Arc::new(harness::blocks::sync::atomic::AtomicUsize::new(0));
+    let workers = (0..3)
+        .map(|i| {
+            let (lock, inside) = (Arc::clone(&lock), Arc::clone(&inside));
+            explore::spawn(move || {
+                for round in 0..2 {
+                    match (i + round) % 3 {
+                        0 => lock.acquire(),
+                        1 => {
+                            while !lock.try_acquire() {
+                                harness::blocks::thread::yield_now();
+                            }
+                        }
+                        _ => ensure!(
+                            lock.acquire_timeout(Duration::from_secs(600)),
+                            "acquire_timeout(600 s) gave up on a lock that was released"
+                        ),
+                    }
+                    let others = inside.fetch_add(1, SeqCst);
+                    ensure_eq!(
+                        others,
+                        0,
+                        "threads holding the lock besides the one that just took it"
+                    );
+                    inside.fetch_sub(1, SeqCst);
+                    ensure!(lock.release().is_ok(), "release by the holder failed");
+                }
+            })
+        })
+        .collect();
+    explore::join_all(workers);
+}
+
+/// Three threads take the blocking way twice each: every release must reach a sleeper.
+fn handoff_scenario() {
+    let lock = Arc::new(Lock::new());
+    let workers = (0..3)
+        .map(|_| {
+            let lock = Arc::clone(&lock);
+            explore::spawn(move || {
+                for _ in 0..2 {
+                    lock.acquire();
+                    let _ = lock.release();
+                }
+            })
+        })
+        .collect();
+    explore::join_all(workers);
+}
+
 fn main() {
     harness::main(harness::checks![
         acquire_and_release,
@@ -978,9 +1037,9 @@ fn main() {
         timed_out_acquire_takes_nothing,
         release_unlocked_is_an_error,
         guards_released_on_panic,
-        mutual_exclusion,
+        mutual_exclusion explored exclusion_scenario,
         mutex_exclusion,
-        no_lost_wakeups,
+        no_lost_wakeups explored_liveness handoff_scenario,
         blocked_waiters_sleep,
     ])
 }

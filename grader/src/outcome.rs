@@ -100,6 +100,8 @@ pub struct CheckOutcome {
     pub failed_trials: u64,
     /// The first failing trial's seed, else the first trial's.
     pub seed: u64,
+    /// The schedule under which the explored scenario failed, if that is how it failed.
+    pub schedule: Option<String>,
     pub duration: Duration,
     pub message: String,
     pub hint: String,

@@ -105,7 +105,7 @@ fn status_style(status: CheckStatus) -> (Style, &'static str, &'static str) {
 /// The command that re-runs one check with one seed.
 pub fn replay_command(source: &Source, exercise: &str, check: &CheckOutcome) -> String {
     let seed = check.category.is_runtime().then_some(check.seed);
-    let mut command = replay(exercise, &check.name, seed);
+    let mut command = replay(exercise, &check.name, seed, check.schedule.as_deref());
     match source {
         Source::Exercises | Source::Refused(_) => {}
         Source::Solutions => command.push_str(" --solutions"),
@@ -117,10 +117,13 @@ pub fn replay_command(source: &Source, exercise: &str, check: &CheckOutcome) -> 
 }
 
 /// The command that re-runs one check of the learner's own `exercises/` (with the seed of a
-/// runtime check): what a report read elsewhere (Gradescope) can offer.
-pub fn replay(exercise: &str, check: &str, seed: Option<u64>) -> String {
+/// runtime check, or the schedule under which its explored scenario failed, which replays it
+/// exactly): what a report read elsewhere (Gradescope) can offer.
+pub fn replay(exercise: &str, check: &str, seed: Option<u64>, schedule: Option<&str>) -> String {
     let mut command = format!("cargo xtask grade {exercise} --check {check}");
-    if let Some(seed) = seed {
+    if let Some(schedule) = schedule {
+        let _ = write!(command, " --schedule {schedule}");
+    } else if let Some(seed) = seed {
         let _ = write!(command, " --seed {seed}");
     }
     command

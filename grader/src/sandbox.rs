@@ -598,6 +598,8 @@ mod tests {
             trials: 1,
             perturb: 0,
             plain: false,
+            explore: true,
+            schedule: None,
         };
         let limits = Limits {
             trial_timeout: Duration::from_secs(1),
@@ -671,6 +673,8 @@ mod tests {
             trials: 1,
             perturb: 0,
             plain: false,
+            explore: true,
+            schedule: None,
         };
         let limits = |seconds| Limits {
             trial_timeout: Duration::from_secs(seconds),

@@ -75,6 +75,9 @@ pub struct CheckCard {
     pub trials: u64,
     pub failed_trials: u64,
     pub seed: u64,
+    /// The schedule under which the check's explored scenario failed (`--schedule` replays it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
     pub duration_ms: u64,
     pub message: String,
     pub hint: String,
@@ -107,6 +110,7 @@ impl ExerciseCard {
                     trials: c.trials,
                     failed_trials: c.failed_trials,
                     seed: c.seed,
+                    schedule: c.schedule.clone(),
                     duration_ms: c.duration.as_millis() as u64,
                     message: cap(&c.message, 600),
                     hint: c.hint.clone(),
@@ -407,7 +411,10 @@ fn gradescope_test_output(e: &ExerciseCard, c: &CheckCard, passed: bool) -> Stri
         let seed = c.category.is_runtime().then_some(c.seed);
         out.push_str(&format!(
             "\nReplay it in your copy of the course:\n\n{}",
-            fenced(&crate::report::replay(&e.id, &c.name, seed), "sh")
+            fenced(
+                &crate::report::replay(&e.id, &c.name, seed, c.schedule.as_deref()),
+                "sh"
+            )
         ));
     }
     out.trim_end().to_string()
@@ -441,6 +448,7 @@ mod tests {
             trials: 4,
             failed_trials: u64::from(status == CheckStatus::Fail),
             seed: 4242,
+            schedule: None,
             duration_ms: 3,
             message: match status {
                 CheckStatus::Fail => "trial 2 of 4: lost a wake-up".into(),

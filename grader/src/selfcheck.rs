@@ -30,6 +30,7 @@ pub fn run(catalog: &Catalog, jobs: usize, events: &(dyn Fn(Event) + Sync)) -> R
         trials: None,
         jobs,
         seeds_from_source: false,
+        schedule: None,
     };
     let started = Instant::now();
     let solutions = grade(catalog, &options(Source::Solutions), events)?;

@@ -373,6 +373,7 @@ fn grade_once(
         trials: options.trials,
         jobs: options.jobs,
         seeds_from_source: false,
+        schedule: None,
     };
     let progress = crate::report::Progress::new();
     let run = crate::grade(catalog, &grade_options, &|event| progress.handle(event));
@@ -597,6 +598,7 @@ mod tests {
             trials: 1,
             failed_trials: 0,
             seed: 7,
+            schedule: None,
             duration: Duration::ZERO,
             message: format!("{name} said so\nsecond line"),
             hint: hint.into(),

@@ -102,6 +102,10 @@ pub struct GradeArgs {
     /// Replay: run each selected check's trial with this seed.
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
+    /// Replay exactly the schedule under which a check's explored scenario failed (as its
+    /// report printed it; with one --check).
+    #[arg(long, value_name = "S", requires = "checks", conflicts_with_all = ["seed", "trials"])]
+    schedule: Option<String>,
     /// How many trials each stress check runs.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     trials: Option<u64>,

@@ -150,6 +150,7 @@ impl Case {
                 trials: None,
                 jobs: 2,
                 seeds_from_source: false,
+                schedule: None,
             },
             _dir: dir,
         }

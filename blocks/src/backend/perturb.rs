@@ -54,6 +54,9 @@ fn next() -> u64 {
 
 #[inline]
 pub fn sync_point() {
+    if super::explore::inside() {
+        return super::explore::switch();
+    }
     let per_mille = PER_MILLE.load(Relaxed);
     if per_mille == 0 {
         return;
@@ -77,6 +80,9 @@ pub fn spurious_wake() -> bool {
 /// A random word for `rand::below`, from the trial's seed and this thread's rank among the
 /// trial's drawers.
 pub fn random_u64() -> u64 {
+    if super::explore::inside() {
+        return super::explore::random_u64();
+    }
     let epoch = EPOCH.load(Relaxed);
     RANDOM.with(|r| {
         let (seen, mut counter) = r.get();

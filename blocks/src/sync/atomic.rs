@@ -261,4 +261,9 @@ impl AtomicU32 {
     pub(crate) fn as_std(ptr: *const AtomicU32) -> *const std_atomic::AtomicU32 {
         ptr.cast()
     }
+
+    /// The std atomic underneath, read without a synchronization point (explored futex waits).
+    pub(crate) fn std(&self) -> &std_atomic::AtomicU32 {
+        &self.0
+    }
 }

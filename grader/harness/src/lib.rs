@@ -40,19 +40,100 @@ pub use workers::{
     timed_beside_untimed, Beside, Joinable, Worker,
 };
 
-/// One hidden check: a name (as in the exercise's checks file) and the code of one trial.
+/// One hidden check: a name (as in the exercise's checks file), the code of one trial, and
+/// optionally an explored scenario: a small, clock-free run of the same behaviour that the
+/// process first explores under many schedules (see [`explore`]).
 #[derive(Clone, Copy)]
 pub struct Check {
     pub name: &'static str,
     pub run: fn(&mut Trial),
+    pub explore: Option<Scenario>,
 }
 
-/// Lists check functions by name: `harness::checks![mutual_exclusion, try_acquire]`.
+/// An explored scenario and what it judges.
+#[derive(Clone, Copy)]
+pub struct Scenario {
+    pub run: fn(),
+    /// Whether the check is about progress: then a schedule under which every thread waits
+    /// (a lost wake-up) or one spins past the step bound fails it. Otherwise only the
+    /// scenario's own assertions do (a safety check: mutual exclusion, counts), and such a
+    /// schedule only ends the exploration: that bug is its own check's to charge.
+    pub liveness: bool,
+}
+
+/// Lists check functions by name, each with its explored scenario if it has one, `explored`
+/// for a safety check and `explored_liveness` for a progress check:
+/// `harness::checks![mutual_exclusion explored exclusion, no_lost_wakeups explored_liveness handoff]`.
 #[macro_export]
 macro_rules! checks {
-    ($($name:ident),* $(,)?) => {
-        &[$($crate::Check { name: stringify!($name), run: $name }),*]
+    ($($name:ident $($kind:ident $scenario:ident)?),* $(,)?) => {
+        &[$($crate::Check {
+            name: stringify!($name),
+            run: $name,
+            explore: $crate::__scenario!($($kind $scenario)?),
+        }),*]
     };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenario {
+    () => {
+        None
+    };
+    (explored $scenario:ident) => {
+        Some($crate::Scenario {
+            run: $scenario,
+            liveness: false,
+        })
+    };
+    (explored_liveness $scenario:ident) => {
+        Some($crate::Scenario {
+            run: $scenario,
+            liveness: true,
+        })
+    };
+}
+
+/// Schedule exploration of explored scenarios: what a scenario spawns and joins, and the search.
+pub mod explore {
+    /// Starts a thread of the scenario (a task of the schedule).
+    pub fn spawn<T: Send + 'static>(
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> shuttle::thread::JoinHandle<T> {
+        shuttle::thread::spawn(f)
+    }
+
+    /// Joins every task, re-raising the first panic (a check's failure in a task included).
+    pub fn join_all<T>(handles: Vec<shuttle::thread::JoinHandle<T>>) -> Vec<T> {
+        let mut results = Vec::new();
+        let mut first_panic = None;
+        for handle in handles {
+            match handle.join() {
+                Ok(value) => results.push(value),
+                Err(payload) => {
+                    first_panic.get_or_insert(payload);
+                }
+            }
+        }
+        if let Some(payload) = first_panic {
+            std::panic::resume_unwind(payload);
+        }
+        results
+    }
+
+    /// The search a grade runs for one explored scenario: PCT schedules of depth 3 (a bug that
+    /// needs three badly placed preemptions is found with probability about 1/(n·k²) per
+    /// schedule, n threads, k steps), then uniformly random ones, within two seconds.
+    pub(crate) fn plan(seed: u64) -> blocks::__grader::explore::Plan {
+        blocks::__grader::explore::Plan::Search {
+            seed,
+            depth: 3,
+            pct: 1500,
+            random: 1500,
+            time: std::time::Duration::from_secs(2),
+        }
+    }
 }
 
 /// One run of a check with one seed.
@@ -302,6 +383,103 @@ impl Reporter {
     }
 }
 
+/// Explores the check's scenario as its first trial's first part. A failure ends the check (its
+/// schedule reported before the verdict); with `--schedule`, the replay is all that runs.
+fn explore_first(scenario: Scenario, args: &protocol::RunArgs) {
+    let seed = args.seed;
+    report(Report::Start { index: 0, seed });
+    let plan = match &args.schedule {
+        Some(schedule) => blocks::__grader::explore::Plan::Replay(schedule.clone()),
+        None => explore::plan(seed),
+    };
+    let started = Instant::now();
+    let result = blocks::__grader::explore::run(scenario.run, &plan);
+    *FIRST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    let micros = started.elapsed().as_micros() as u64;
+    let (verdict, message) = match result {
+        Ok(_) if args.schedule.is_none() => return,
+        Ok(_) => (Verdict::Pass, String::new()),
+        Err(failure) if args.schedule.is_some() && replay_mismatch(&*failure.payload) => {
+            report(Report::Error(
+                "--schedule: that schedule does not fit this code (it was recorded on other code, \
+                 or on an earlier version of this one): replay it on the code that failed"
+                    .to_string(),
+            ));
+            exit(2);
+        }
+        Err(failure) => match explored_verdict(&*failure.payload, scenario.liveness) {
+            // Not this check's bug: its trials judge it.
+            None if args.schedule.is_none() => return,
+            None => (
+                Verdict::Pass,
+                "the schedule ends in a wait that this check does not judge".to_string(),
+            ),
+            Some(verdict) => {
+                if !failure.schedule.is_empty() {
+                    report(Report::Schedule(failure.schedule));
+                }
+                verdict
+            }
+        },
+    };
+    report(Report::Trial {
+        index: 0,
+        seed,
+        verdict,
+        micros,
+        message,
+    });
+    report(Report::Done);
+    exit(0);
+}
+
+/// What an explored scenario's failure means: shuttle's own panics name a deadlock (every task
+/// blocked: here, a lost wake-up) or a run past the step bound (a wait that never ends).
+/// Whether a replay failed because the schedule and the code disagree (shuttle's replay
+/// scheduler meeting a step of the other kind, or running out of steps).
+fn replay_mismatch(payload: &(dyn Any + Send)) -> bool {
+    let (_, message) = classify(payload);
+    message.contains("next schedule step is")
+        || message.contains("schedule ended early")
+        || message.starts_with("not a schedule")
+}
+
+/// `None`: a stuck schedule, which a safety check does not judge.
+fn explored_verdict(payload: &(dyn Any + Send), liveness: bool) -> Option<(Verdict, String)> {
+    let (verdict, message) = classify(payload);
+    if verdict != Verdict::Panic {
+        return Some((verdict, format!("{message} (under an explored schedule)")));
+    }
+    let stuck = message.starts_with("deadlock!")
+        || message.contains("max_steps")
+        || message.contains("step bound");
+    if stuck && !liveness {
+        return None;
+    }
+    if message.starts_with("deadlock!") {
+        return Some((
+            Verdict::Fail,
+            "under an explored schedule every thread ended up waiting with none left to wake \
+             it: a lost wake-up (a wake that came before its waiter slept, or went to nobody)"
+                .to_string(),
+        ));
+    }
+    if stuck {
+        return Some((
+            Verdict::Fail,
+            format!(
+                "under an explored schedule a thread was still waiting after {} scheduling steps: \
+                 a wait that spins on a condition no other thread will change",
+                blocks::__grader::explore::STEP_BOUND
+            ),
+        ));
+    }
+    Some((
+        Verdict::Panic,
+        format!("{message} (under an explored schedule)"),
+    ))
+}
+
 /// Leaves at once, without running exit handlers or flushing streams a stuck thread may hold.
 fn exit(code: i32) -> ! {
     // SAFETY: `_exit` takes no pointers and never returns.
@@ -345,6 +523,18 @@ pub fn main(checks: &[Check]) -> ! {
     };
     install_panic_hook();
     PLAIN.store(args.plain, std::sync::atomic::Ordering::Relaxed);
+
+    if let Some(scenario) = check.explore {
+        if args.explore || args.schedule.is_some() {
+            explore_first(scenario, &args);
+        }
+    } else if args.schedule.is_some() || args.trials == 0 {
+        report(Report::Error(format!(
+            "{} has no explored scenario",
+            args.check
+        )));
+        exit(2);
+    }
 
     for index in 0..args.trials {
         let seed = args.seed.wrapping_add(index);

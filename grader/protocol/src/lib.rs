@@ -79,6 +79,9 @@ pub enum Report {
         micros: u64,
         message: String,
     },
+    /// The schedule under which the next `Trial` failed, when an explored scenario failed:
+    /// `--schedule` replays it.
+    Schedule(String),
     /// The check ran to its end: without it, nothing the process reported counts as a pass.
     Done,
     /// The check binary refused to run (a grader bug: an unknown check name, say).
@@ -126,6 +129,7 @@ impl Report {
                 micros.to_string(),
                 message.clone(),
             ],
+            Report::Schedule(schedule) => vec!["schedule".into(), schedule.clone()],
             Report::Done => vec!["done".into()],
             Report::Error(message) => vec!["error".into(), message.clone()],
             Report::Measuring(case) => case.fields("measuring"),
@@ -185,6 +189,7 @@ impl Report {
                 index: number()?,
                 seed: number()?,
             },
+            "schedule" => Report::Schedule(fields.next()?.to_string()),
             "trial" => {
                 let (index, seed) = (number()?, number()?);
                 let verdict = Verdict::parse(fields.next()?)?;
@@ -288,6 +293,11 @@ pub struct RunArgs {
     /// No perturbation at all, also where a check turns it on itself: the schedule of a plain
     /// build (`cargo xtask bench detect` compares both).
     pub plain: bool,
+    /// Run the check's explored scenario (if it has one) before its trials. Off for code the
+    /// exploration cannot model, and for `bench detect`'s plain and perturb columns.
+    pub explore: bool,
+    /// Replay this schedule of the check's explored scenario, and nothing else.
+    pub schedule: Option<String>,
 }
 
 impl RunArgs {
@@ -305,12 +315,19 @@ impl RunArgs {
         if self.plain {
             args.extend(["--plain".into(), "1".into()]);
         }
+        if !self.explore {
+            args.extend(["--explore".into(), "0".into()]);
+        }
+        if let Some(schedule) = &self.schedule {
+            args.extend(["--schedule".into(), schedule.clone()]);
+        }
         args
     }
 }
 
 pub const USAGE: &str =
-    "usage: CHECK-BINARY list | run NAME [--seed N] [--trials N] [--perturb N] [--plain 0|1]";
+    "usage: CHECK-BINARY list | run NAME [--seed N] [--trials N] [--perturb N] [--plain 0|1] \
+     [--explore 0|1] [--schedule S]";
 
 impl Request {
     /// Reads the arguments after the program name.
@@ -325,15 +342,23 @@ impl Request {
                     trials: 1,
                     perturb: 0,
                     plain: false,
+                    explore: true,
+                    schedule: None,
                 };
                 while let Some(flag) = args.next() {
                     let value = args.next().ok_or(format!("{flag} needs a value"))?;
+                    if flag == "--schedule" {
+                        run.schedule = Some(value);
+                        continue;
+                    }
                     let number: u64 = value.parse().map_err(|_| format!("bad {flag}: {value}"))?;
                     match flag.as_str() {
                         "--seed" => run.seed = number,
-                        "--trials" => run.trials = number.max(1),
+                        // 0: the explored scenario alone (`bench detect`).
+                        "--trials" => run.trials = number,
                         "--perturb" => run.perturb = number.min(1000) as u32,
                         "--plain" => run.plain = number != 0,
+                        "--explore" => run.explore = number != 0,
                         _ => return Err(format!("unknown flag {flag}")),
                     }
                 }
@@ -359,6 +384,7 @@ mod tests {
                 micros: 1234,
                 message: "two holders\tat once\nsee".into(),
             },
+            Report::Schedule("91022d0c1e4b2a".into()),
             Report::Done,
             Report::Error("no check named x".into()),
             Report::Measuring(case()),
@@ -422,16 +448,32 @@ mod tests {
             trials: 12,
             perturb: 150,
             plain: false,
+            explore: true,
+            schedule: None,
         };
         assert_eq!(
             Request::parse(run.to_args().into_iter()),
             Ok(Request::Run(run.clone()))
         );
-        let plain = RunArgs { plain: true, ..run };
-        assert_eq!(
-            Request::parse(plain.to_args().into_iter()),
-            Ok(Request::Run(plain))
-        );
+        for other in [
+            RunArgs {
+                plain: true,
+                ..run.clone()
+            },
+            RunArgs {
+                explore: false,
+                ..run.clone()
+            },
+            RunArgs {
+                schedule: Some("91022d0c1e4b2a".into()),
+                ..run.clone()
+            },
+        ] {
+            assert_eq!(
+                Request::parse(other.to_args().into_iter()),
+                Ok(Request::Run(other))
+            );
+        }
         assert_eq!(
             Request::parse(["list".to_string()].into_iter()),
             Ok(Request::List)

@@ -181,6 +181,7 @@ pub fn run(
             trials: None,
             jobs: options.jobs,
             seeds_from_source: true,
+            schedule: None,
         })
         .collect();
     let saved: Mutex<Vec<(usize, Result<Scorecard>)>> = Mutex::new(Vec::new());

@@ -94,6 +94,8 @@ fn patched(root: &Path, id: &str, path: &Path, text: &str) -> Result<String> {
 pub enum Backend {
     Plain,
     Perturb,
+    /// The check's explored scenario alone (one exploration a trial), if it has one.
+    Explore,
 }
 
 /// What `trials` trials of one check against one fixture under one backend showed.
@@ -135,18 +137,24 @@ pub struct Row {
     pub n: u64,
     pub plain: Sample,
     pub perturb: Sample,
+    /// `None`: the check has no explored scenario.
+    pub explore: Option<Sample>,
 }
 
 impl Row {
-    /// The chance a default grade misses the bug, from the `perturb` sample (what grades run).
+    /// The chance a default grade misses the bug: its exploration (once) and its n trials under
+    /// `perturb` all miss it.
     pub fn miss(&self) -> f64 {
-        (1.0 - self.perturb.p()).powf(self.n as f64)
+        let explore = self.explore.as_ref().map_or(1.0, |s| 1.0 - s.p());
+        explore * (1.0 - self.perturb.p()).powf(self.n as f64)
     }
 
-    /// The same from the lower end of p's one-sided 95% interval (Wilson's score): what the
-    /// sample can promise, small when the trials were few (a catch by a timeout costs seconds).
+    /// The same from the lower ends of the p's one-sided 95% intervals (Wilson's score): what
+    /// the samples can promise, small when the trials were few (a catch by a timeout costs
+    /// seconds).
     pub fn miss_bound(&self) -> f64 {
-        (1.0 - self.perturb.p_low()).powf(self.n as f64)
+        let explore = self.explore.as_ref().map_or(1.0, |s| 1.0 - s.p_low());
+        explore * (1.0 - self.perturb.p_low()).powf(self.n as f64)
     }
 }
 
@@ -197,6 +205,7 @@ pub fn run(catalog: &Catalog, options: &Options, say: &(dyn Fn(&str) + Sync)) ->
             trials: None,
             jobs: 1,
             seeds_from_source: true,
+            schedule: None,
         });
     }
     let plans = requests
@@ -239,7 +248,7 @@ pub fn run(catalog: &Catalog, options: &Options, say: &(dyn Fn(&str) + Sync)) ->
                 .exercise
                 .check(check)
                 .with_context(|| format!("{}: no check named {check}", fixture.name))?;
-            for backend in [Backend::Plain, Backend::Perturb] {
+            for backend in [Backend::Plain, Backend::Perturb, Backend::Explore] {
                 jobs.push(Job {
                     row: rows.len(),
                     backend,
@@ -253,6 +262,7 @@ pub fn run(catalog: &Catalog, options: &Options, say: &(dyn Fn(&str) + Sync)) ->
                 n: spec.trials,
                 plain: Sample::default(),
                 perturb: Sample::default(),
+                explore: None,
             });
         }
     }
@@ -290,6 +300,9 @@ pub fn run(catalog: &Catalog, options: &Options, say: &(dyn Fn(&str) + Sync)) ->
                     match job.backend {
                         Backend::Plain => row.plain = sample,
                         Backend::Perturb => row.perturb = sample,
+                        // No trial ran: the check has no scenario.
+                        Backend::Explore if sample.trials == 0 => row.explore = None,
+                        Backend::Explore => row.explore = Some(sample),
                     }
                     drop(rows);
                     say(&line);
@@ -319,14 +332,22 @@ fn measure(
     let mut sample = Sample::default();
     let mut seed = base;
     while sample.trials < trials && sample.elapsed < budget {
-        // A few trials a process, so that the budget is looked at often.
-        let remaining = (trials - sample.trials).min(5);
+        // A few trials a process, so that the budget is looked at often; an exploration is a
+        // process of its own (trials 0: the scenario alone).
+        let explore = backend == Backend::Explore;
+        let remaining = if explore {
+            1
+        } else {
+            (trials - sample.trials).min(5)
+        };
         let args = protocol::RunArgs {
             check: spec.name.clone(),
             seed,
-            trials: remaining,
+            trials: if explore { 0 } else { remaining },
             perturb: spec.perturb,
             plain: backend == Backend::Plain,
+            explore,
+            schedule: None,
         };
         let limits = Limits {
             trial_timeout: Duration::from_millis(spec.timeout_ms),
@@ -339,7 +360,7 @@ fn measure(
             std::thread::sleep(Duration::from_millis(100));
             continue;
         };
-        let judged = grade::verdict::judge(spec, seed, remaining, &run);
+        let judged = grade::verdict::judge(spec, seed, args.trials, &run);
         sample.elapsed += run.elapsed;
         match judged.status {
             CheckStatus::Pass => {
@@ -406,11 +427,14 @@ impl fmt::Display for Table {
         for row in &self.rows {
             writeln!(
                 f,
-                "| {} | {} | {} | {} | n/a (not built) | {} | {} ({}) |",
+                "| {} | {} | {} | {} | {} | {} | {} ({}) |",
                 row.fixture,
                 row.check,
                 cell(&row.plain),
                 cell(&row.perturb),
+                row.explore
+                    .as_ref()
+                    .map_or("n/a (no scenario)".to_string(), cell),
                 row.n,
                 percent(row.miss()),
                 percent(row.miss_bound())

@@ -77,6 +77,7 @@ fn requests(catalog: &Catalog, dirs: &[&Path]) -> Result<Vec<GradeOptions>> {
                 trials: None,
                 jobs: 1,
                 seeds_from_source: true,
+                schedule: None,
             })
         })
         .collect()

@@ -170,7 +170,7 @@ pub fn run(catalog: &Catalog, options: &Options, say: &dyn Fn(&str)) -> Result<O
             }
             Report::Done => done = true,
             Report::Error(message) => bail!("the bench binary refused to run: {message}"),
-            Report::Start { .. } | Report::Trial { .. } => {}
+            Report::Start { .. } | Report::Trial { .. } | Report::Schedule(_) => {}
         }
     }
     let stopped = (!done).then(|| {

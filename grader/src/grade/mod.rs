@@ -158,6 +158,10 @@ pub fn grade_many(
                     };
                     let (seed, trials) = requests[s].seed_and_trials(base, &p.exercise.id, spec);
                     let exe = build.executables[&staged.check_package].clone();
+                    let explore = match &p.found {
+                        Found::File { code, .. } => plan::explorable(code),
+                        _ => false,
+                    };
                     let key = (exe.clone(), spec.name.as_str(), seed, trials);
                     let j = *shared.entry(key).or_insert_with(|| {
                         work.push(pool::Job {
@@ -168,6 +172,8 @@ pub fn grade_many(
                             exe,
                             seed,
                             trials,
+                            explore,
+                            schedule: requests[s].schedule.clone(),
                         });
                         targets.push(Vec::new());
                         work.len() - 1
@@ -214,6 +220,7 @@ pub fn grade_many(
                 check.trials = judged.trials;
                 check.failed_trials = judged.failed_trials;
                 check.seed = judged.seed;
+                check.schedule = judged.schedule.clone();
                 check.duration = elapsed;
                 check.skipped = None;
                 check.hint = hint(spec, judged.status);
@@ -398,6 +405,7 @@ fn check_outcome(
         trials: 0,
         failed_trials: 0,
         seed: 0,
+        schedule: None,
         duration: Duration::ZERO,
         hint: hint(spec, status),
         message,

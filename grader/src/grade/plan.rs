@@ -22,6 +22,9 @@ pub struct GradeOptions {
     /// Seeds come from each exercise's source instead of a random base: the same code gets
     /// the same trials (a batch's results are reproducible, and identical sources share them).
     pub seeds_from_source: bool,
+    /// Replay the explored scenario of the one selected check under this schedule (as a failure
+    /// printed it), and nothing else.
+    pub schedule: Option<String>,
 }
 
 impl GradeOptions {
@@ -32,6 +35,7 @@ impl GradeOptions {
     /// The first seed and the number of trials of one runtime check.
     pub fn seed_and_trials(&self, base_seed: u64, exercise: &str, spec: &CheckSpec) -> (u64, u64) {
         let (seed, trials) = match self.seed {
+            _ if self.schedule.is_some() => (self.seed.unwrap_or(0), 1),
             // A replay runs the named seed itself.
             Some(seed) => (seed, self.trials.unwrap_or(1)),
             None => {
@@ -66,6 +70,14 @@ pub fn plan<'c>(catalog: &'c Catalog, options: &GradeOptions) -> Result<Vec<Plan
         .iter()
         .map(|id| catalog.find(id))
         .collect::<Result<_>>()?;
+    if let Some(schedule) = &options.schedule {
+        if options.checks.len() != 1 || selected.len() != 1 {
+            bail!("--schedule replays one check's explored scenario: name one exercise and one --check");
+        }
+        if schedule.is_empty() || !schedule.chars().all(|c| c.is_ascii_hexdigit()) {
+            bail!("--schedule takes the schedule a failure printed: hexadecimal digits, got `{schedule}`");
+        }
+    }
     for check in &options.checks {
         if !selected.iter().any(|e| e.check(check).is_some()) {
             bail!(
@@ -107,6 +119,14 @@ pub fn plan<'c>(catalog: &'c Catalog, options: &GradeOptions) -> Result<Vec<Plan
 pub fn content_key(exercise: &Exercise, code: &str) -> String {
     let digest = crate::sha256_hex(format!("{}\0{code}", exercise.id).as_bytes());
     format!("h{}", &digest[..16])
+}
+
+/// Whether the checks' explored scenarios can model this code: exploration runs every thread
+/// of a scenario on one OS thread, so per-thread state kept in `thread_local!` would be shared
+/// by all of them (and read wrong). Such code is judged by its stress trials alone. The test is
+/// on the text, comments included: a word too many costs exploration, never a false failure.
+pub fn explorable(code: &str) -> bool {
+    !code.contains("thread_local")
 }
 
 /// A base seed for an exercise's checks, from its stage key (its content's digest).

@@ -32,6 +32,9 @@ pub struct Job<'a> {
     pub exe: PathBuf,
     pub seed: u64,
     pub trials: u64,
+    /// Run the check's explored scenario first (see [`crate::grade::plan::explorable`]).
+    pub explore: bool,
+    pub schedule: Option<String>,
 }
 
 /// Runs every job once, calling `done(index, …)` as each ends (from the worker's thread).
@@ -97,6 +100,8 @@ fn run_job(job: &Job, sandbox: &Sandbox, slot: usize) -> (Judged, Duration) {
         trials: job.trials,
         perturb: spec.perturb,
         plain: false,
+        explore: job.explore,
+        schedule: job.schedule.clone(),
     };
     match sandbox.run(&job.exe, &args, limits, slot) {
         Ok(run) => (
@@ -109,6 +114,7 @@ fn run_job(job: &Job, sandbox: &Sandbox, slot: usize) -> (Judged, Duration) {
                 message: format!("{} (the grader's failure, not your code's)", error.0),
                 trials: 0,
                 failed_trials: 0,
+                schedule: None,
                 seed: job.seed,
             },
             Duration::ZERO,

@@ -17,6 +17,8 @@ pub struct Judged {
     pub failed_trials: u64,
     /// The failing trial's seed, else the first trial's.
     pub seed: u64,
+    /// The schedule reported with the failing trial: its explored scenario failed under it.
+    pub schedule: Option<String>,
 }
 
 pub fn judge(spec: &CheckSpec, first_seed: u64, requested: u64, run: &Run) -> Judged {
@@ -26,6 +28,7 @@ pub fn judge(spec: &CheckSpec, first_seed: u64, requested: u64, run: &Run) -> Ju
         trials: 0,
         failed_trials: 0,
         seed: first_seed,
+        schedule: None,
     };
     let trial_of = |index: u64| {
         if requested > 1 {
@@ -55,7 +58,9 @@ pub fn judge(spec: &CheckSpec, first_seed: u64, requested: u64, run: &Run) -> Ju
                 }
                 judged.failed_trials = 1;
                 judged.seed = *seed;
+                // An explored scenario's failure is no trial's: its schedule names it.
                 let trial = match trial_of(*index) {
+                    _ if judged.schedule.is_some() => String::new(),
                     t if t.is_empty() => t,
                     t => format!("{t}: "),
                 };
@@ -72,10 +77,15 @@ pub fn judge(spec: &CheckSpec, first_seed: u64, requested: u64, run: &Run) -> Ju
                 };
                 return judged;
             }
+            Report::Schedule(schedule) => judged.schedule = Some(schedule.clone()),
             Report::Done => done = true,
             Report::Error(message) => {
                 judged.status = CheckStatus::Error;
-                judged.message = format!("the check binary refused to run (grader bug): {message}");
+                judged.message = if message.starts_with("--schedule") {
+                    message.clone()
+                } else {
+                    format!("the check binary refused to run (grader bug): {message}")
+                };
                 return judged;
             }
             // A bench's reports: no check binary sends them, and they carry no verdict.

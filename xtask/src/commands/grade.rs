@@ -41,6 +41,7 @@ pub fn run(args: GradeArgs) -> Result<ExitCode> {
         trials: args.trials,
         jobs: default_jobs(args.jobs),
         seeds_from_source: false,
+        schedule: args.schedule,
     };
 
     // Read before any code under test runs, so nothing it does to the file can lose results.

@@ -877,7 +877,7 @@ fn details(out: &mut String, class: &Class) {
                 let seed = check.category.is_runtime().then_some(check.seed);
                 let replay = format!(
                     "{} --submission {folder}",
-                    crate::report::replay(id, &check.name, seed)
+                    crate::report::replay(id, &check.name, seed, check.schedule.as_deref())
                 );
                 // The replay names the check and its seed.
                 let _ = writeln!(

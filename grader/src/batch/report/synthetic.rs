@@ -142,6 +142,7 @@ pub fn class(catalog: &Catalog, students: usize, seed: u64) -> SyntheticClass {
                         trials: check.trials,
                         failed_trials: u64::from(failed),
                         seed: random.next() >> 16,
+                        schedule: None,
                         duration_ms: random.next() % 3000,
                         message: if failed {
                             MESSAGES[(random.next() % MESSAGES.len() as u64) as usize].to_string()
