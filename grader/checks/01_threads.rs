@@ -1069,7 +1069,7 @@ fn concurrent_lifecycle(t: &mut Trial) {
                     for i in 0..per_creator {
                         let tx = tx.clone();
                         let (name_tx, name_rx) = mpsc::channel::<String>();
-                        let pause = (seed as usize + c * 7 + i).is_multiple_of(3);
+                        let pause = (seed as usize + c * 7 + i) % 3 == 0;
                         let thread = Thread::new(move || {
                             let expected = name_rx.recv().unwrap_or_default();
                             if pause {

@@ -11,7 +11,9 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{ensure, ensure_eq, fail, join_failing_fast, within, Trial, Worker, XorShift};
+use harness::{
+    ensure, ensure_eq, explore, fail, join_failing_fast, within, Trial, Worker, XorShift,
+};
 use rlock::{Error, Ledger, RLock, ReentrantMutex, TransferError};
 
 /// Context switches the whole process may make while its waiters should all be asleep (300 ms):
@@ -495,11 +497,11 @@ fn reentrant_mutex(t: &mut Trial) {
                         _ => None,
                     };
                     let value = outer.get();
-                    if rng.next_u64().is_multiple_of(4) {
+                    if rng.next_u64() % 4 == 0 {
                         thread::yield_now();
                     }
                     inner.as_deref().unwrap_or(&*outer).set(value + 1);
-                    if rng.next_u64().is_multiple_of(2) {
+                    if rng.next_u64() % 2 == 0 {
                         drop(outer);
                         drop(inner);
                     } else {
@@ -774,7 +776,7 @@ fn contended_ownership(t: &mut Trial) {
             harness::spawn(move || {
                 start.wait();
                 for _ in 0..rounds {
-                    if rng.next_u64().is_multiple_of(4) {
+                    if rng.next_u64() % 4 == 0 {
                         ensure!(!lock.is_owned(), "is_owned() is true in a thread that does not hold the RLock");
                         ensure_eq!(lock.recursion_count(), 0, "recursion_count() in a thread that does not hold the RLock");
                         ensure_eq!(lock.release(), Err(Error::NotOwner), "release() by a thread that does not hold the RLock");
@@ -808,7 +810,7 @@ fn contended_ownership(t: &mut Trial) {
                         ensure_eq!(lock.recursion_count(), level, "recursion_count() of the owner after {level} acquires");
                     }
                     let value = counter.load(SeqCst);
-                    if rng.next_u64().is_multiple_of(8) {
+                    if rng.next_u64() % 8 == 0 {
                         thread::yield_now();
                     }
                     counter.store(value + 1, SeqCst);
@@ -962,6 +964,81 @@ fn waiters_sleep(_t: &mut Trial) {
     );
 }
 
+// Explored scenarios (see `harness::explore`): a few threads and operations, run under the
+// schedules an exploration chooses, where every operation on the lock is a scheduling point.
+
+/// Three threads take the RLock twice over (one way each), look at it from inside and
+/// outside, and give it back: one owner at a time, and it knows it.
+fn ownership_scenario() {
+    let lock = Arc::new(RLock::new());
+    // An atomic of `blocks`, so that the critical section holds a scheduling point.
+    let inside = Arc::new(harness::blocks::sync::atomic::AtomicUsize::new(0));
+    let workers = (0..3)
+        .map(|i| {
+            let (lock, inside) = (Arc::clone(&lock), Arc::clone(&inside));
+            explore::spawn(move || {
+                ensure_eq!(
+                    lock.release(),
+                    Err(Error::NotOwner),
+                    "release() by a thread that does not hold the RLock"
+                );
+                match i {
+                    0 => lock.acquire(),
+                    1 => {
+                        while !lock.try_acquire() {
+                            harness::blocks::thread::yield_now();
+                        }
+                    }
+                    _ => ensure!(
+                        lock.acquire_timeout(Duration::from_secs(600)),
+                        "acquire_timeout(600 s) gave up on an RLock that was released"
+                    ),
+                }
+                ensure_eq!(
+                    inside.fetch_add(1, SeqCst),
+                    0,
+                    "threads holding the RLock besides the one that just took it"
+                );
+                ensure!(
+                    lock.is_owned(),
+                    "is_owned() is false right after acquiring (the owner was lost or overwritten)"
+                );
+                lock.acquire();
+                ensure_eq!(
+                    lock.recursion_count(),
+                    2,
+                    "recursion_count() after acquiring twice"
+                );
+                ensure_eq!(lock.release(), Ok(()), "the owner's first release()");
+                ensure!(lock.is_owned(), "is_owned() after 1 release of 2");
+                inside.fetch_sub(1, SeqCst);
+                ensure_eq!(lock.release(), Ok(()), "the owner's last release()");
+            })
+        })
+        .collect();
+    explore::join_all(workers);
+}
+
+/// Two threads take the RLock twice over, the blocking way, twice: the last release of each
+/// must reach the other if it sleeps.
+fn last_release_scenario() {
+    let lock = Arc::new(RLock::new());
+    let workers = (0..2)
+        .map(|_| {
+            let lock = Arc::clone(&lock);
+            explore::spawn(move || {
+                for _ in 0..2 {
+                    lock.acquire();
+                    lock.acquire();
+                    let _ = lock.release();
+                    let _ = lock.release();
+                }
+            })
+        })
+        .collect();
+    explore::join_all(workers);
+}
+
 fn main() {
     harness::main(harness::checks![
         reentrancy,
@@ -970,9 +1047,9 @@ fn main() {
         timed_out_waiter_keeps_others_wakeable,
         reentrant_mutex,
         ledger_semantics,
-        wakes_after_last_release,
+        wakes_after_last_release explored_liveness last_release_scenario,
         ends_holding,
-        contended_ownership,
+        contended_ownership explored ownership_scenario,
         ledger_atomic_transfers,
         waiters_sleep,
     ])

@@ -12,7 +12,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{ensure, ensure_eq, fail, join_failing_fast, within, Trial, Worker, XorShift};
+use harness::{
+    ensure, ensure_eq, explore, fail, join_failing_fast, within, Trial, Worker, XorShift,
+};
 use semaphore::{BoundedSemaphore, ConnectionPool, Error, Semaphore};
 
 /// Context switches the whole process may make while its waiters should all be asleep (300 ms):
@@ -773,7 +775,7 @@ fn max_concurrency(t: &mut Trial) {
                         let now = inside.fetch_add(1, SeqCst) + 1;
                         ensure!(now <= permits, "{now} threads held a permit of {name}::new({permits}) at the same time (taking a permit must be one atomic step)");
                         peak.fetch_max(now, SeqCst);
-                        if rng.next_u64().is_multiple_of(4) {
+                        if rng.next_u64() % 4 == 0 {
                             thread::yield_now();
                         }
                         inside.fetch_sub(1, SeqCst);
@@ -782,7 +784,7 @@ fn max_concurrency(t: &mut Trial) {
                         sem.with_permit(body);
                     } else {
                         body();
-                        sem.release_n(1, rng.next_u64().is_multiple_of(2));
+                        sem.release_n(1, rng.next_u64() % 2 == 0);
                     }
                 }
             })
@@ -852,7 +854,7 @@ fn bounded_release_race(t: &mut Trial) {
                     let mut accepted = 0;
                     for _ in 0..3 {
                         let n = 1 + (rng.next_u64() % 3) as usize;
-                        let result = if n == 1 && rng.next_u64().is_multiple_of(2) {
+                        let result = if n == 1 && rng.next_u64() % 2 == 0 {
                             sem.release()
                         } else {
                             sem.release_n(n)
@@ -934,7 +936,7 @@ fn pool_concurrency(t: &mut Trial) {
                         now <= size,
                         "{now} connections out at once from a pool of {size}"
                     );
-                    if rng.next_u64().is_multiple_of(4) {
+                    if rng.next_u64() % 4 == 0 {
                         thread::yield_now();
                     }
                     out.fetch_sub(1, SeqCst);
@@ -1083,18 +1085,139 @@ fn waiters_sleep(_t: &mut Trial) {
     );
 }
 
+// Explored scenarios (see `harness::explore`): a few threads and operations, run under the
+// schedules an exploration chooses, where every operation on a semaphore is a scheduling point.
+
+/// An atomic of `blocks`, so that a critical section holds a scheduling point.
+type Counter = harness::blocks::sync::atomic::AtomicUsize;
+
+/// Three threads pass a Semaphore of 2 twice each (one way each): never three inside.
+fn concurrency_scenario() {
+    let sem = Arc::new(Semaphore::new(2));
+    let inside = Arc::new(Counter::new(0));
+    let workers = (0..3)
+        .map(|i| {
+            let (sem, inside) = (Arc::clone(&sem), Arc::clone(&inside));
+            explore::spawn(move || {
+                for _ in 0..2 {
+                    match i {
+                        0 => sem.acquire(),
+                        1 => {
+                            while !sem.try_acquire() {
+                                harness::blocks::thread::yield_now();
+                            }
+                        }
+                        _ => ensure!(sem.acquire_timeout(Duration::from_secs(600)), "Semaphore::acquire_timeout(600 s) gave up while permits were being released"),
+                    }
+                    let before = inside.fetch_add(1, SeqCst);
+                    ensure!(before < 2, "{} threads inside a Semaphore::new(2)", before + 1);
+                    inside.fetch_sub(1, SeqCst);
+                    sem.release();
+                }
+            })
+        })
+        .collect();
+    explore::join_all(workers);
+    ensure_eq!(
+        sem.value(),
+        2,
+        "value() of a Semaphore::new(2) once every permit came back"
+    );
+}
+
+/// A BoundedSemaphore of 2 with both permits out; three threads race to give back 1, 1 and 2:
+/// exactly the free slots are accepted.
+fn bounded_release_scenario() {
+    let sem = Arc::new(BoundedSemaphore::new(2));
+    ensure!(
+        sem.try_acquire() && sem.try_acquire(),
+        "try_acquire() failed on a BoundedSemaphore with permits left"
+    );
+    let workers = [1, 1, 2]
+        .into_iter()
+        .map(|n| {
+            let sem = Arc::clone(&sem);
+            explore::spawn(move || {
+                let result = if n == 1 {
+                    sem.release()
+                } else {
+                    sem.release_n(n)
+                };
+                if result.is_ok() {
+                    n
+                } else {
+                    0
+                }
+            })
+        })
+        .collect();
+    let accepted: usize = explore::join_all(workers).into_iter().sum();
+    ensure!(accepted <= 2, "releases racing the bound of BoundedSemaphore::new(2) with 2 permits out were accepted for {accepted} permits (check the bound and add in one atomic step)");
+    ensure_eq!(
+        sem.value(),
+        accepted,
+        "value() after {accepted} accepted permits"
+    );
+}
+
+/// Two threads wait on a Semaphore of 0; a third releases once, then once more: both waiters
+/// must get through.
+fn release_wakes_scenario() {
+    let sem = Arc::new(Semaphore::new(0));
+    let mut workers: Vec<_> = (0..2)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            explore::spawn(move || sem.acquire())
+        })
+        .collect();
+    let releaser = Arc::clone(&sem);
+    workers.push(explore::spawn(move || releaser.release_n(2)));
+    explore::join_all(workers);
+}
+
+/// Three threads take a connection of a pool of 2, twice each: never one connection twice.
+fn pool_scenario() {
+    let pool = Arc::new(ConnectionPool::new(2));
+    let used: Arc<Vec<Counter>> = Arc::new((0..2).map(|_| Counter::new(0)).collect());
+    let workers = (0..3)
+        .map(|_| {
+            let (pool, used) = (Arc::clone(&pool), Arc::clone(&used));
+            explore::spawn(move || {
+                for _ in 0..2 {
+                    let connection = pool.get();
+                    let id = connection.id();
+                    ensure!(id < 2, "a pool of 2 handed out connection {id}");
+                    ensure_eq!(
+                        used[id].fetch_add(1, SeqCst),
+                        0,
+                        "other holders of connection {id}"
+                    );
+                    used[id].fetch_sub(1, SeqCst);
+                    drop(connection);
+                }
+            })
+        })
+        .collect();
+    explore::join_all(workers);
+    ensure_eq!(
+        pool.available(),
+        2,
+        "available() once every connection came back"
+    );
+}
+
 fn main() {
     harness::main(harness::checks![
         semaphore_basics,
         bounded_semantics,
         timeouts,
         pool_semantics,
-        release_n_wakes_waiters,
+        release_n_wakes_waiters explored_liveness release_wakes_scenario,
         timed_out_waiter_keeps_others_wakeable,
         timed_out_waiter_takes_nothing,
-        max_concurrency,
-        bounded_release_race,
-        pool_concurrency,
+        max_concurrency explored concurrency_scenario,
+        bounded_release_race explored bounded_release_scenario,
+        pool_concurrency explored pool_scenario,
         waiters_sleep,
     ])
 }

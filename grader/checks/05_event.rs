@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use event::{Error, Event, Timer};
 use harness::{
-    ensure, ensure_eq, fail, join_all, wait_asleep, wait_until, within, KernelTid, Trial, Usage,
-    Worker,
+    ensure, ensure_eq, explore, fail, join_all, wait_asleep, wait_until, within, KernelTid, Trial,
+    Usage, Worker,
 };
 
 /// Context switches the whole process may make while its waiters should all be asleep (300 ms):
@@ -507,7 +507,7 @@ impl StartLine {
         let mut spins = 0u32;
         while self.arrived.load(SeqCst) < self.n {
             spins += 1;
-            if spins.is_multiple_of(1024) {
+            if spins % 1024 == 0 {
                 thread::yield_now();
             } else {
                 std::hint::spin_loop();
@@ -799,10 +799,28 @@ fn waiters_sleep(t: &mut Trial) {
     );
 }
 
+// Explored scenarios (see `harness::explore`): a few threads and operations, run under the
+// schedules an exploration chooses, where every operation on the event is a scheduling point.
+
+/// Two threads wait while a third sets the event: both must return, whenever each began.
+fn set_wakes_scenario() {
+    let event = Arc::new(Event::new());
+    let mut workers: Vec<_> = (0..2)
+        .map(|_| {
+            let event = Arc::clone(&event);
+            explore::spawn(move || event.wait())
+        })
+        .collect();
+    let setter = Arc::clone(&event);
+    workers.push(explore::spawn(move || setter.set()));
+    explore::join_all(workers);
+    ensure!(event.is_set(), "is_set() after set() with no clear()");
+}
+
 fn main() {
     harness::main(harness::checks![
         event_basics,
-        set_wakes_every_waiter,
+        set_wakes_every_waiter explored_liveness set_wakes_scenario,
         set_then_clear_wakes_every_waiter,
         timed_out_waiter_keeps_others_wakeable,
         wait_timeout_semantics,

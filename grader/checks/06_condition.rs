@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use condition::{BoundedQueue, Condition, Full};
 use harness::{
-    ensure, ensure_eq, fail, join_all, wait_until, within, KernelTid, Trial, Usage, Worker,
+    ensure, ensure_eq, explore, fail, join_all, wait_until, within, KernelTid, Trial, Usage, Worker,
 };
 
 /// Context switches the whole process may make while its waiters should all be asleep (300 ms):
@@ -1303,6 +1303,92 @@ fn blocked_waiters_sleep(t: &mut Trial) {
     );
 }
 
+// Explored scenarios (see `harness::explore`): a few threads and operations, run under the
+// schedules an exploration chooses, where every operation on a lock is a scheduling point.
+
+/// A producer hands two items to a consumer through a Condition, one `notify(1)` each: the
+/// consumer must get both, whenever it checks and sleeps.
+fn producer_consumer_scenario() {
+    let condition = Arc::new(Condition::new(VecDeque::new()));
+    let producer = {
+        let condition = Arc::clone(&condition);
+        explore::spawn(move || {
+            for item in 0..2 {
+                let mut guard = condition.lock();
+                guard.push_back(item);
+                guard.notify(1);
+            }
+        })
+    };
+    let consumer = {
+        let condition = Arc::clone(&condition);
+        explore::spawn(move || {
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                let mut guard = condition.lock();
+                while guard.is_empty() {
+                    guard.wait();
+                }
+                got.extend(guard.pop_front());
+            }
+            got
+        })
+    };
+    explore::join_all(vec![producer]);
+    let got = explore::join_all(vec![consumer]).remove(0);
+    ensure_eq!(got, vec![0, 1], "the items the consumer took, in order");
+}
+
+/// Two threads take turns through a Condition, twice each, with `notify_all`.
+fn ping_pong_scenario() {
+    let turn = Arc::new(Condition::new(0usize));
+    let players = (0..2)
+        .map(|me| {
+            let turn = Arc::clone(&turn);
+            explore::spawn(move || {
+                for _ in 0..2 {
+                    let mut guard = turn.lock();
+                    while *guard % 2 != me {
+                        guard.wait();
+                    }
+                    *guard += 1;
+                    guard.notify_all();
+                }
+            })
+        })
+        .collect();
+    explore::join_all(players);
+    ensure_eq!(*turn.lock(), 4, "turns taken");
+}
+
+/// Two producers put two items each into a BoundedQueue of 1 while two consumers take two
+/// each: every item arrives once.
+fn mpmc_scenario() {
+    let queue = Arc::new(BoundedQueue::new(1));
+    let mut workers: Vec<_> = (0..2)
+        .map(|p| {
+            let queue = Arc::clone(&queue);
+            explore::spawn(move || {
+                for i in 0..2 {
+                    queue.put(10 * p + i);
+                }
+                Vec::new()
+            })
+        })
+        .collect();
+    workers.extend((0..2).map(|_| {
+        let queue = Arc::clone(&queue);
+        explore::spawn(move || (0..2).map(|_| queue.get()).collect::<Vec<usize>>())
+    }));
+    let mut got: Vec<usize> = explore::join_all(workers).into_iter().flatten().collect();
+    got.sort_unstable();
+    ensure_eq!(
+        got,
+        vec![0, 1, 10, 11],
+        "the items the consumers took, sorted"
+    );
+}
+
 fn main() {
     harness::main(harness::checks![
         guard_basics,
@@ -1313,13 +1399,13 @@ fn main() {
         timed_out_waiter_absorbs_nothing,
         wait_for_semantics,
         no_spurious_wakeups,
-        ping_pong,
-        condition_producer_consumer,
+        ping_pong explored_liveness ping_pong_scenario,
+        condition_producer_consumer explored_liveness producer_consumer_scenario,
         timeouts_and_notifies,
         queue_basics,
         queue_timeouts,
         queue_task_done_join,
-        queue_mpmc,
+        queue_mpmc explored_liveness mpmc_scenario,
         blocked_waiters_sleep,
     ])
 }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use barrier::{smooth, Barrier, BrokenBarrierError};
 use harness::{
-    ensure, ensure_eq, fail, join_all, join_all_within, settle_until, wait_until, within, Trial,
-    Usage, Worker,
+    ensure, ensure_eq, explore, fail, join_all, join_all_within, settle_until, wait_until, within,
+    Trial, Usage, Worker,
 };
 
 /// Context switches the whole process may make while its waiters should all be asleep (300 ms):
@@ -798,9 +798,41 @@ fn waiters_sleep(_t: &mut Trial) {
     );
 }
 
+// Explored scenarios (see `harness::explore`): a few threads and operations, run under the
+// schedules an exploration chooses, where every operation on the barrier is a scheduling point.
+
+/// Two threads pass a Barrier of 2 three times: each generation releases both, with the
+/// indices 0 and 1 once each.
+fn generations_scenario() {
+    let barrier = Arc::new(Barrier::new(2));
+    let parties = (0..2)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            explore::spawn(move || {
+                (0..3)
+                    .map(|generation| match barrier.wait() {
+                        Ok(index) => index,
+                        Err(BrokenBarrierError) => fail!("wait() in generation {generation} of a Barrier nobody broke returned BrokenBarrierError"),
+                    })
+                    .collect::<Vec<usize>>()
+            })
+        })
+        .collect();
+    let indices = explore::join_all(parties);
+    for (generation, (first, second)) in indices[0].iter().zip(&indices[1]).enumerate() {
+        let mut seen = [*first, *second];
+        seen.sort_unstable();
+        ensure_eq!(
+            seen,
+            [0, 1],
+            "the arrival indices of generation {generation}"
+        );
+    }
+}
+
 fn main() {
     harness::main(harness::checks![
-        reusable_generations,
+        reusable_generations explored_liveness generations_scenario,
         breaks_under_stress,
         arrival_indices,
         action_once_before_release,

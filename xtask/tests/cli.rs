@@ -353,6 +353,58 @@ fn an_unknown_check_is_a_clear_error() {
 }
 
 #[test]
+fn a_schedule_replays_one_named_check_and_must_fit_the_code() {
+    for args in [
+        &["grade", "02_lock", "--schedule", "91021c8e"][..],
+        &[
+            "grade",
+            "02_lock",
+            "--check",
+            "mutual_exclusion",
+            "--check",
+            "mutex_exclusion",
+            "--schedule",
+            "91021c8e",
+        ],
+    ] {
+        xtask().args(args).assert().code(2).stderr(
+            predicate::str::contains("--check").or(predicate::str::contains("one --check")),
+        );
+    }
+    xtask()
+        .args([
+            "grade",
+            "02_lock",
+            "--check",
+            "mutual_exclusion",
+            "--schedule",
+            "not hex",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("hexadecimal"));
+    // A well-formed schedule recorded on other code: a clear refusal, not a verdict.
+    let dir = scratch();
+    let card = dir.path().join("card.toml");
+    xtask()
+        .args([
+            "grade",
+            "02_lock",
+            "--solutions",
+            "--check",
+            "no_lost_wakeups",
+        ])
+        .args([
+            "--schedule",
+            "910220c5f5e69fcbb4acdadb018004d8b693942409b66d9b0c",
+        ])
+        .arg("--scorecard")
+        .arg(&card)
+        .assert()
+        .stdout(predicate::str::contains("does not fit this code"));
+}
+
+#[test]
 fn list_and_hint_explain_the_course() {
     xtask()
         .arg("list")

@@ -10,6 +10,8 @@
 //! A broken fixture says which checks must catch its bug: `//! expect-fail: a, b` (those checks
 //! must lose their points; only they are run), or `//! only-fail: a, b` (those, and no other:
 //! every check is run and the others must pass, so one bug costs its own points).
+//! `//! explored: a` says that check's explored scenario must be what catches it: its failure
+//! carries a schedule, and `--schedule` replays it to the same failure, twice.
 
 mod common;
 
@@ -103,6 +105,8 @@ struct Case {
     expect_fail: Vec<String>,
     /// `only-fail`: every other check must pass.
     only: bool,
+    /// `explored`: caught by these checks' explored scenarios, replayably.
+    explored: Vec<String>,
     grade_args: Vec<String>,
     options: GradeOptions,
     _dir: tempfile::TempDir,
@@ -141,6 +145,7 @@ impl Case {
             bug: fixture.header("bug").unwrap_or_default(),
             expect_fail,
             only,
+            explored: fixture.list("explored"),
             grade_args,
             options: GradeOptions {
                 source: Source::submission(&sub).expect("the submission folder"),
@@ -214,7 +219,10 @@ impl Class {
         }
         let run = &self.graded()?[name];
         match kind {
-            "broken" => broken(case, exercise(run, &case.exercise)),
+            "broken" => {
+                broken(case, exercise(run, &case.exercise))?;
+                replays(self.built()?, case, exercise(run, &case.exercise))
+            }
             "correct" => correct(exercise(run, &case.exercise)),
             _ => rules_only(exercise(run, &case.exercise)),
         }
@@ -293,6 +301,54 @@ fn broken(case: &Case, card: &ExerciseOutcome) -> Result<(), Failed> {
     } else {
         Err(misses.join("\n").into())
     }
+}
+
+/// Each `explored` check failed under a schedule of its scenario, and replaying that schedule
+/// fails it again, alike, every time.
+fn replays(catalog: &Catalog, case: &Case, card: &ExerciseOutcome) -> Result<(), Failed> {
+    for name in &case.explored {
+        if !case.expect_fail.contains(name) {
+            return Err(format!("explored `{name}` is not among the checks that must fail").into());
+        }
+        let check = card
+            .checks
+            .iter()
+            .find(|c| &c.name == name)
+            .ok_or(format!("no check named {name}"))?;
+        let Some(schedule) = &check.schedule else {
+            return Err(format!(
+                "`{name}` is {} without a schedule: its explored scenario missed the bug ({})",
+                check.status.as_str(),
+                check.message
+            )
+            .into());
+        };
+        for replay in 1..=2 {
+            let options = GradeOptions {
+                checks: vec![name.clone()],
+                schedule: Some(schedule.clone()),
+                ..case.options.clone()
+            };
+            let run = grader::grade(catalog, &options, &|_| {}).map_err(|e| format!("{e:#}"))?;
+            let again = exercise(&run, &case.exercise)
+                .checks
+                .iter()
+                .find(|c| &c.name == name)
+                .expect("the replayed check");
+            if (again.status, &again.message) != (check.status, &check.message) {
+                return Err(format!(
+                    "replay {replay} of `{name}` under schedule {schedule}: {} ({}), but the \
+                     grade found {} ({})",
+                    again.status.as_str(),
+                    again.message,
+                    check.status.as_str(),
+                    check.message
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn correct(card: &ExerciseOutcome) -> Result<(), Failed> {

@@ -23,9 +23,9 @@
 //! `thread_local!` (every task shares the OS thread's). The grader does not explore such
 //! submissions.
 
+use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use shuttle::rand::RngCore;
 use shuttle::scheduler::{PctScheduler, RandomScheduler, ReplayScheduler, Scheduler};
@@ -33,9 +33,10 @@ use shuttle::{Config, FailurePersistence, MaxSteps, Runner};
 
 use super::{Failure, Plan, STEP_BOUND};
 
-/// Set while the harness runs a scenario. Relaxed: it is set and read by the exploring thread
-/// itself; other threads only need to see `false` (which they do, being outside any execution).
-static EXPLORING: AtomicBool = AtomicBool::new(false);
+/// Explorations running in the process (one in a check process; tests may run several at once,
+/// each on its own thread). Relaxed: it only short-cuts the look-up of shuttle's current task,
+/// which is the calling thread's own.
+static EXPLORING: AtomicUsize = AtomicUsize::new(0);
 /// Executions started, for `current_id`s that differ between executions.
 static EXECUTION: AtomicU64 = AtomicU64::new(0);
 static TICKETS: AtomicU64 = AtomicU64::new(0);
@@ -46,17 +47,20 @@ struct Waiter {
     task: shuttle::thread::Thread,
 }
 
-/// Tasks waiting on a futex address. Only the exploring thread touches it, one task at a time.
-static WAITERS: Mutex<Vec<Waiter>> = Mutex::new(Vec::new());
+thread_local! {
+    /// Tasks waiting on a futex address. Every task of an exploration runs on the exploring
+    /// thread, one at a time, so the table is that thread's.
+    static WAITERS: RefCell<Vec<Waiter>> = const { RefCell::new(Vec::new()) };
+}
 
-fn waiters() -> MutexGuard<'static, Vec<Waiter>> {
-    WAITERS.lock().unwrap_or_else(PoisonError::into_inner)
+fn waiters<R>(f: impl FnOnce(&mut Vec<Waiter>) -> R) -> R {
+    WAITERS.with(|table| f(&mut table.borrow_mut()))
 }
 
 /// Whether the calling thread is a task of an explored scenario.
 #[inline]
 pub fn inside() -> bool {
-    EXPLORING.load(Relaxed) && shuttle::current::try_get_current_task().is_some()
+    EXPLORING.load(Relaxed) != 0 && shuttle::current::try_get_current_task().is_some()
 }
 
 /// A scheduling point: the schedule may run another task here.
@@ -93,14 +97,17 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timed: bool) {
         return yield_now();
     }
     let ticket = TICKETS.fetch_add(1, Relaxed);
-    waiters().push(Waiter {
-        address: word as *const AtomicU32 as usize,
-        ticket,
-        task: shuttle::thread::current(),
+    let task = shuttle::thread::current();
+    waiters(|table| {
+        table.push(Waiter {
+            address: word as *const AtomicU32 as usize,
+            ticket,
+            task,
+        })
     });
     // Woken when a waker has taken our entry out; a park may end early (an unpark meant for an
     // earlier wait), so look again.
-    while waiters().iter().any(|w| w.ticket == ticket) {
+    while waiters(|table| table.iter().any(|w| w.ticket == ticket)) {
         shuttle::thread::park();
     }
 }
@@ -108,8 +115,7 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timed: bool) {
 /// `futex::wake_one`/`wake_all` inside a scenario.
 pub fn futex_wake(address: usize, all: bool) {
     switch();
-    let woken: Vec<Waiter> = {
-        let mut table = waiters();
+    let woken: Vec<Waiter> = waiters(|table| {
         let mut woken = Vec::new();
         while let Some(i) = table.iter().position(|w| w.address == address) {
             woken.push(table.remove(i));
@@ -118,7 +124,7 @@ pub fn futex_wake(address: usize, all: bool) {
             }
         }
         woken
-    };
+    });
     // Unparking is a scheduling point: never with the table held.
     for waiter in woken {
         waiter.task.unpark();
@@ -159,25 +165,147 @@ pub fn run(scenario: fn(), plan: &Plan) -> Result<usize, Failure> {
     let mut executions = 0;
     for scheduler in schedulers {
         let config = config.clone();
-        EXPLORING.store(true, Relaxed);
+        EXPLORING.fetch_add(1, Relaxed);
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             Runner::new(scheduler, config).run(move || {
                 EXECUTION.fetch_add(1, Relaxed);
-                waiters().clear();
+                waiters(Vec::clear);
                 scenario();
             })
         }));
-        EXPLORING.store(false, Relaxed);
+        EXPLORING.fetch_sub(1, Relaxed);
         match result {
             Ok(ran) => executions += ran,
             Err(payload) => {
                 let schedule = shuttle_engine::scheduler::serialization::serialize_schedule(
                     &shuttle_engine::runtime::execution::CurrentSchedule::get_schedule(),
                 );
-                waiters().clear();
+                waiters(Vec::clear);
                 return Err(Failure { payload, schedule });
             }
         }
     }
     Ok(executions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::futex;
+    use crate::sync::atomic::{AtomicU32, Ordering::SeqCst};
+    use crate::sync::{Condvar, Mutex};
+    use std::sync::Arc;
+
+    fn search(seed: u64) -> Plan {
+        Plan::Search {
+            seed,
+            depth: 3,
+            pct: 300,
+            random: 300,
+            time: std::time::Duration::from_secs(20),
+        }
+    }
+
+    fn message(failure: &Failure) -> String {
+        let payload = &failure.payload;
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    }
+
+    /// A flag handed over with a futex, checked and slept on in one step: never stuck.
+    fn handoff() {
+        let flag = Arc::new(AtomicU32::new(0));
+        let setter = {
+            let flag = Arc::clone(&flag);
+            shuttle::thread::spawn(move || {
+                flag.store(1, SeqCst);
+                futex::wake_all(&*flag);
+            })
+        };
+        while flag.load(SeqCst) == 0 {
+            futex::wait(&flag, 0);
+        }
+        setter.join().unwrap();
+    }
+
+    /// The same, with the wake-up sent before the flag is set: a waiter can sleep through it.
+    fn wake_before_store() {
+        let flag = Arc::new(AtomicU32::new(0));
+        let setter = {
+            let flag = Arc::clone(&flag);
+            shuttle::thread::spawn(move || {
+                futex::wake_all(&*flag);
+                flag.store(1, SeqCst);
+            })
+        };
+        while flag.load(SeqCst) == 0 {
+            futex::wait(&flag, 0);
+        }
+        setter.join().unwrap();
+    }
+
+    /// A counter under a Mutex, and a Condvar to wait for it.
+    fn mutex_and_condvar() {
+        let pair = Arc::new((Mutex::new(0), Condvar::new()));
+        let adders: Vec<_> = (0..2)
+            .map(|_| {
+                let pair = Arc::clone(&pair);
+                shuttle::thread::spawn(move || {
+                    let mut count = pair.0.lock().unwrap();
+                    let seen = *count;
+                    crate::thread::yield_now();
+                    *count = seen + 1;
+                    pair.1.notify_all();
+                })
+            })
+            .collect();
+        let mut count = pair.0.lock().unwrap();
+        while *count < 2 {
+            count = pair.1.wait(count).unwrap();
+        }
+        drop(count);
+        for adder in adders {
+            adder.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_correct_handoff_passes_every_schedule() {
+        assert!(run(handoff, &search(1)).is_ok());
+        assert!(run(mutex_and_condvar, &search(2)).is_ok());
+    }
+
+    #[test]
+    fn a_lost_wake_up_is_a_deadlock_and_its_schedule_replays_it() {
+        let Err(failure) = run(wake_before_store, &search(3)) else {
+            panic!("the lost wake-up was not found");
+        };
+        assert!(
+            message(&failure).starts_with("deadlock!"),
+            "{}",
+            message(&failure)
+        );
+        for _ in 0..2 {
+            let Err(again) = run(wake_before_store, &Plan::Replay(failure.schedule.clone())) else {
+                panic!("the replay did not fail");
+            };
+            assert_eq!(message(&again), message(&failure));
+        }
+        // Another scenario does not fit the schedule: a refusal, not a verdict.
+        let Err(other) = run(handoff, &Plan::Replay(failure.schedule.clone())) else {
+            return;
+        };
+        assert!(message(&other).contains("schedule"), "{}", message(&other));
+    }
+
+    #[test]
+    fn outside_a_scenario_nothing_changes() {
+        assert!(!inside());
+        let lock = Mutex::new(1);
+        *lock.lock().unwrap() += 1;
+        assert_eq!(lock.into_inner().unwrap(), 2);
+    }
 }

@@ -222,6 +222,28 @@ mod tests {
     }
 
     #[test]
+    fn an_explored_failure_carries_its_schedule_and_no_trial_number() {
+        let mut reports = vec![
+            Report::Start { index: 0, seed: 10 },
+            Report::Schedule("91021c8e".into()),
+        ];
+        reports.extend(trial(0, Verdict::Fail).into_iter().skip(1));
+        reports.push(Report::Done);
+        let judged = judge(&spec(), 10, 3, &run(reports, Ending::Exited(0)));
+        assert_eq!(judged.status, CheckStatus::Fail);
+        assert_eq!(judged.schedule.as_deref(), Some("91021c8e"));
+        assert!(judged.message.starts_with("why"), "{}", judged.message);
+
+        let passed: Vec<Report> = (0..3).flat_map(|i| trial(i, Verdict::Pass)).collect();
+        let mut passed = passed;
+        passed.push(Report::Done);
+        assert_eq!(
+            judge(&spec(), 10, 3, &run(passed, Ending::Exited(0))).schedule,
+            None
+        );
+    }
+
+    #[test]
     fn a_silent_trial_is_a_timeout_or_a_crash() {
         let mut reports = trial(0, Verdict::Pass);
         reports.push(Report::Start { index: 1, seed: 11 });
