@@ -177,9 +177,11 @@ pub fn run(scenario: fn(), plan: &Plan) -> Result<usize, Failure> {
         match result {
             Ok(ran) => executions += ran,
             Err(payload) => {
-                let schedule = shuttle_engine::scheduler::serialization::serialize_schedule(
+                let mut schedule = shuttle_engine::scheduler::serialization::serialize_schedule(
                     &shuttle_engine::runtime::execution::CurrentSchedule::get_schedule(),
                 );
+                // Shuttle wraps long ones over lines: one word is easier to paste.
+                schedule.retain(|c| !c.is_whitespace());
                 waiters(Vec::clear);
                 return Err(Failure { payload, schedule });
             }
@@ -287,6 +289,11 @@ mod tests {
             message(&failure).starts_with("deadlock!"),
             "{}",
             message(&failure)
+        );
+        assert!(
+            !failure.schedule.is_empty() && failure.schedule.chars().all(|c| c.is_ascii_hexdigit()),
+            "one word of hexadecimal digits: {:?}",
+            failure.schedule
         );
         for _ in 0..2 {
             let Err(again) = run(wake_before_store, &Plan::Replay(failure.schedule.clone())) else {

@@ -31,6 +31,8 @@ pub fn take_report_channel(binary: &str) -> (String, std::fs::File) {
 
 /// Longest field, in characters: a report line stays one short `write`.
 const FIELD_CHARS: usize = 2000;
+/// Longest schedule: cut, it would not replay (a scenario's schedules are a few hundred).
+const SCHEDULE_CHARS: usize = 64 * 1024;
 
 /// How one trial ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +158,10 @@ impl Report {
                 fields
             }
         };
+        let cap = match self {
+            Report::Schedule(_) => SCHEDULE_CHARS,
+            _ => FIELD_CHARS,
+        };
         let mut line = nonce.to_string();
         for field in fields {
             line.push('\t');
@@ -169,7 +175,7 @@ impl Report {
                             c
                         }
                     })
-                    .take(FIELD_CHARS),
+                    .take(cap),
             );
         }
         line.push('\n');
@@ -385,6 +391,8 @@ mod tests {
                 message: "two holders\tat once\nsee".into(),
             },
             Report::Schedule("91022d0c1e4b2a".into()),
+            // Longer than any other field may be: a cut schedule would not replay.
+            Report::Schedule("9102".repeat(2000)),
             Report::Done,
             Report::Error("no check named x".into()),
             Report::Measuring(case()),
