@@ -1339,6 +1339,55 @@ fn producer_consumer_scenario() {
     ensure_eq!(got, vec![0, 1], "the items the consumer took, in order");
 }
 
+/// Who is in the condition's queue, and who left it, in order.
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<usize>,
+    woken: Vec<usize>,
+}
+
+/// Two waiters queue up in some order; `notify(1)` must wake the older one and only it, a
+/// `notify(0)` none, then `notify(1)` the other.
+fn fifo_scenario() {
+    let condition = Arc::new(Condition::new(Queue::default()));
+    let waiters = (0..2)
+        .map(|id| {
+            let condition = Arc::clone(&condition);
+            explore::spawn(move || {
+                let mut guard = condition.lock();
+                guard.waiting.push(id);
+                // One wait, no loop: a Condition does not wake without a notify.
+                guard.wait();
+                guard.woken.push(id);
+            })
+        })
+        .collect();
+    // Both are queued once both arrived: each arrives and starts waiting under the lock.
+    let mut guard = condition.lock();
+    while guard.waiting.len() < 2 {
+        drop(guard);
+        harness::blocks::thread::yield_now();
+        guard = condition.lock();
+    }
+    let first = guard.waiting[0];
+    guard.notify(0);
+    guard.notify(1);
+    while guard.woken.is_empty() {
+        drop(guard);
+        harness::blocks::thread::yield_now();
+        guard = condition.lock();
+    }
+    ensure_eq!(
+        guard.woken,
+        vec![first],
+        "the waiters woken by notify(0) then notify(1), the oldest being {first}"
+    );
+    guard.notify(1);
+    drop(guard);
+    explore::join_all(waiters);
+    ensure_eq!(condition.lock().woken.len(), 2, "waiters woken in all");
+}
+
 /// Two threads take turns through a Condition, twice each, with `notify_all`.
 fn ping_pong_scenario() {
     let turn = Arc::new(Condition::new(0usize));
@@ -1392,7 +1441,7 @@ fn mpmc_scenario() {
 fn main() {
     harness::main(harness::checks![
         guard_basics,
-        notify_exact_count_fifo,
+        notify_exact_count_fifo explored fifo_scenario,
         notify_not_remembered,
         wait_timeout_reacquires,
         huge_timeouts,

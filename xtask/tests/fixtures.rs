@@ -221,7 +221,7 @@ impl Class {
         match kind {
             "broken" => {
                 broken(case, exercise(run, &case.exercise))?;
-                replays(self.built()?, case, exercise(run, &case.exercise))
+                replays(case, exercise(run, &case.exercise))
             }
             "correct" => correct(exercise(run, &case.exercise)),
             _ => rules_only(exercise(run, &case.exercise)),
@@ -304,8 +304,11 @@ fn broken(case: &Case, card: &ExerciseOutcome) -> Result<(), Failed> {
 }
 
 /// Each `explored` check failed under a schedule of its scenario, and replaying that schedule
-/// fails it again, alike, every time.
-fn replays(catalog: &Catalog, case: &Case, card: &ExerciseOutcome) -> Result<(), Failed> {
+/// through the command line (`--schedule`) fails it again, alike, every time.
+fn replays(case: &Case, card: &ExerciseOutcome) -> Result<(), Failed> {
+    let Source::Submission(sub) = &case.options.source else {
+        unreachable!("fixtures are submissions")
+    };
     for name in &case.explored {
         if !case.expect_fail.contains(name) {
             return Err(format!("explored `{name}` is not among the checks that must fail").into());
@@ -323,26 +326,32 @@ fn replays(catalog: &Catalog, case: &Case, card: &ExerciseOutcome) -> Result<(),
             )
             .into());
         };
+        let message = grader::scorecard::cap(&check.message, 600);
         for replay in 1..=2 {
-            let options = GradeOptions {
-                checks: vec![name.clone()],
-                schedule: Some(schedule.clone()),
-                ..case.options.clone()
-            };
-            let run = grader::grade(catalog, &options, &|_| {}).map_err(|e| format!("{e:#}"))?;
-            let again = exercise(&run, &case.exercise)
+            let dir = scratch();
+            let args = [
+                case.exercise.as_str(),
+                "--submission",
+                sub.to_str().unwrap(),
+                "--check",
+                name,
+                "--schedule",
+                schedule,
+            ];
+            let graded = grade(&args, dir.path());
+            let again = graded
+                .exercise(&case.exercise)
                 .checks
                 .iter()
                 .find(|c| &c.name == name)
                 .expect("the replayed check");
-            if (again.status, &again.message) != (check.status, &check.message) {
+            if (again.status, &again.message) != (check.status, &message) {
                 return Err(format!(
                     "replay {replay} of `{name}` under schedule {schedule}: {} ({}), but the \
-                     grade found {} ({})",
+                     grade found {} ({message})",
                     again.status.as_str(),
                     again.message,
                     check.status.as_str(),
-                    check.message
                 )
                 .into());
             }
