@@ -974,56 +974,33 @@ fn blocked_waiters_sleep(_t: &mut Trial) {
 /// Three threads take the lock twice each, each way of taking it at least once; a second
 /// thread inside fails.
 fn exclusion_scenario() {
-    let lock = Arc::new(Lock::new());
-    // An atomic of `blocks`, so that the critical section holds a scheduling point.
-    let inside = Arc::new(harness::blocks::sync::atomic::AtomicUsize::new(0));
-    let workers = (0..3)
-        .map(|i| {
-            let (lock, inside) = (Arc::clone(&lock), Arc::clone(&inside));
-            explore::spawn(move || {
-                for round in 0..2 {
-                    match (i + round) % 3 {
-                        0 => lock.acquire(),
-                        1 => {
-                            while !lock.try_acquire() {
-                                harness::blocks::thread::yield_now();
-                            }
-                        }
-                        _ => ensure!(
-                            lock.acquire_timeout(Duration::from_secs(600)),
-                            "acquire_timeout(600 s) gave up on a lock that was released"
-                        ),
-                    }
-                    let others = inside.fetch_add(1, SeqCst);
-                    ensure_eq!(
-                        others,
-                        0,
-                        "threads holding the lock besides the one that just took it"
-                    );
-                    inside.fetch_sub(1, SeqCst);
-                    ensure!(lock.release().is_ok(), "release by the holder failed");
-                }
-            })
-        })
-        .collect();
-    explore::join_all(workers);
+    let lock = Lock::new();
+    let inside = explore::Occupancy::new();
+    explore::each(3, move |i| {
+        for round in 0..2 {
+            explore::take(
+                i + round,
+                "Lock",
+                || lock.acquire(),
+                || lock.try_acquire(),
+                |timeout| lock.acquire_timeout(timeout),
+            );
+            inside.enter(1, "the Lock");
+            inside.leave();
+            ensure!(lock.release().is_ok(), "release by the holder failed");
+        }
+    });
 }
 
 /// Three threads take the blocking way twice each: every release must reach a sleeper.
 fn handoff_scenario() {
-    let lock = Arc::new(Lock::new());
-    let workers = (0..3)
-        .map(|_| {
-            let lock = Arc::clone(&lock);
-            explore::spawn(move || {
-                for _ in 0..2 {
-                    lock.acquire();
-                    let _ = lock.release();
-                }
-            })
-        })
-        .collect();
-    explore::join_all(workers);
+    let lock = Lock::new();
+    explore::each(3, move |_| {
+        for _ in 0..2 {
+            lock.acquire();
+            let _ = lock.release();
+        }
+    });
 }
 
 fn main() {

@@ -970,73 +970,51 @@ fn waiters_sleep(_t: &mut Trial) {
 /// Three threads take the RLock twice over (one way each), look at it from inside and
 /// outside, and give it back: one owner at a time, and it knows it.
 fn ownership_scenario() {
-    let lock = Arc::new(RLock::new());
-    // An atomic of `blocks`, so that the critical section holds a scheduling point.
-    let inside = Arc::new(harness::blocks::sync::atomic::AtomicUsize::new(0));
-    let workers = (0..3)
-        .map(|i| {
-            let (lock, inside) = (Arc::clone(&lock), Arc::clone(&inside));
-            explore::spawn(move || {
-                ensure_eq!(
-                    lock.release(),
-                    Err(Error::NotOwner),
-                    "release() by a thread that does not hold the RLock"
-                );
-                match i {
-                    0 => lock.acquire(),
-                    1 => {
-                        while !lock.try_acquire() {
-                            harness::blocks::thread::yield_now();
-                        }
-                    }
-                    _ => ensure!(
-                        lock.acquire_timeout(Duration::from_secs(600)),
-                        "acquire_timeout(600 s) gave up on an RLock that was released"
-                    ),
-                }
-                ensure_eq!(
-                    inside.fetch_add(1, SeqCst),
-                    0,
-                    "threads holding the RLock besides the one that just took it"
-                );
-                ensure!(
-                    lock.is_owned(),
-                    "is_owned() is false right after acquiring (the owner was lost or overwritten)"
-                );
-                lock.acquire();
-                ensure_eq!(
-                    lock.recursion_count(),
-                    2,
-                    "recursion_count() after acquiring twice"
-                );
-                ensure_eq!(lock.release(), Ok(()), "the owner's first release()");
-                ensure!(lock.is_owned(), "is_owned() after 1 release of 2");
-                inside.fetch_sub(1, SeqCst);
-                ensure_eq!(lock.release(), Ok(()), "the owner's last release()");
-            })
-        })
-        .collect();
-    explore::join_all(workers);
+    let lock = RLock::new();
+    let inside = explore::Occupancy::new();
+    explore::each(3, move |i| {
+        ensure_eq!(
+            lock.release(),
+            Err(Error::NotOwner),
+            "release() by a thread that does not hold the RLock"
+        );
+        explore::take(
+            i,
+            "RLock",
+            || lock.acquire(),
+            || lock.try_acquire(),
+            |timeout| lock.acquire_timeout(timeout),
+        );
+        inside.enter(1, "the RLock");
+        ensure!(
+            lock.is_owned(),
+            "is_owned() is false right after acquiring (the owner was lost or overwritten)"
+        );
+        lock.acquire();
+        ensure_eq!(
+            lock.recursion_count(),
+            2,
+            "recursion_count() after acquiring twice"
+        );
+        ensure_eq!(lock.release(), Ok(()), "the owner's first release()");
+        ensure!(lock.is_owned(), "is_owned() after 1 release of 2");
+        inside.leave();
+        ensure_eq!(lock.release(), Ok(()), "the owner's last release()");
+    });
 }
 
 /// Two threads take the RLock twice over, the blocking way, twice: the last release of each
 /// must reach the other if it sleeps.
 fn last_release_scenario() {
-    let lock = Arc::new(RLock::new());
-    let workers = (0..2)
-        .map(|_| {
-            let lock = Arc::clone(&lock);
-            explore::spawn(move || {
-                for _ in 0..2 {
-                    lock.acquire();
-                    lock.acquire();
-                    let _ = lock.release();
-                    let _ = lock.release();
-                }
-            })
-        })
-        .collect();
-    explore::join_all(workers);
+    let lock = RLock::new();
+    explore::each(2, move |_| {
+        for _ in 0..2 {
+            lock.acquire();
+            lock.acquire();
+            let _ = lock.release();
+            let _ = lock.release();
+        }
+    });
 }
 
 fn main() {

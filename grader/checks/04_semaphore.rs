@@ -1088,36 +1088,25 @@ fn waiters_sleep(_t: &mut Trial) {
 // Explored scenarios (see `harness::explore`): a few threads and operations, run under the
 // schedules an exploration chooses, where every operation on a semaphore is a scheduling point.
 
-/// An atomic of `blocks`, so that a critical section holds a scheduling point.
-type Counter = harness::blocks::sync::atomic::AtomicUsize;
-
 /// Three threads pass a Semaphore of 2 twice each (one way each): never three inside.
 fn concurrency_scenario() {
     let sem = Arc::new(Semaphore::new(2));
-    let inside = Arc::new(Counter::new(0));
-    let workers = (0..3)
-        .map(|i| {
-            let (sem, inside) = (Arc::clone(&sem), Arc::clone(&inside));
-            explore::spawn(move || {
-                for _ in 0..2 {
-                    match i {
-                        0 => sem.acquire(),
-                        1 => {
-                            while !sem.try_acquire() {
-                                harness::blocks::thread::yield_now();
-                            }
-                        }
-                        _ => ensure!(sem.acquire_timeout(Duration::from_secs(600)), "Semaphore::acquire_timeout(600 s) gave up while permits were being released"),
-                    }
-                    let before = inside.fetch_add(1, SeqCst);
-                    ensure!(before < 2, "{} threads inside a Semaphore::new(2)", before + 1);
-                    inside.fetch_sub(1, SeqCst);
-                    sem.release();
-                }
-            })
-        })
-        .collect();
-    explore::join_all(workers);
+    let inside = explore::Occupancy::new();
+    let shared = Arc::clone(&sem);
+    explore::each(3, move |i| {
+        for _ in 0..2 {
+            explore::take(
+                i,
+                "Semaphore",
+                || shared.acquire(),
+                || shared.try_acquire(),
+                |timeout| shared.acquire_timeout(timeout),
+            );
+            inside.enter(2, "a Semaphore::new(2)");
+            inside.leave();
+            shared.release();
+        }
+    });
     ensure_eq!(
         sem.value(),
         2,
@@ -1178,27 +1167,18 @@ fn release_wakes_scenario() {
 /// Three threads take a connection of a pool of 2, twice each: never one connection twice.
 fn pool_scenario() {
     let pool = Arc::new(ConnectionPool::new(2));
-    let used: Arc<Vec<Counter>> = Arc::new((0..2).map(|_| Counter::new(0)).collect());
-    let workers = (0..3)
-        .map(|_| {
-            let (pool, used) = (Arc::clone(&pool), Arc::clone(&used));
-            explore::spawn(move || {
-                for _ in 0..2 {
-                    let connection = pool.get();
-                    let id = connection.id();
-                    ensure!(id < 2, "a pool of 2 handed out connection {id}");
-                    ensure_eq!(
-                        used[id].fetch_add(1, SeqCst),
-                        0,
-                        "other holders of connection {id}"
-                    );
-                    used[id].fetch_sub(1, SeqCst);
-                    drop(connection);
-                }
-            })
-        })
-        .collect();
-    explore::join_all(workers);
+    let used = [explore::Occupancy::new(), explore::Occupancy::new()];
+    let shared = Arc::clone(&pool);
+    explore::each(3, move |_| {
+        for _ in 0..2 {
+            let connection = shared.get();
+            let id = connection.id();
+            ensure!(id < 2, "a pool of 2 handed out connection {id}");
+            used[id].enter(1, &format!("connection {id}"));
+            used[id].leave();
+            drop(connection);
+        }
+    });
     ensure_eq!(
         pool.available(),
         2,

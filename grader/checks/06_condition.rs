@@ -1391,22 +1391,17 @@ fn fifo_scenario() {
 /// Two threads take turns through a Condition, twice each, with `notify_all`.
 fn ping_pong_scenario() {
     let turn = Arc::new(Condition::new(0usize));
-    let players = (0..2)
-        .map(|me| {
-            let turn = Arc::clone(&turn);
-            explore::spawn(move || {
-                for _ in 0..2 {
-                    let mut guard = turn.lock();
-                    while *guard % 2 != me {
-                        guard.wait();
-                    }
-                    *guard += 1;
-                    guard.notify_all();
-                }
-            })
-        })
-        .collect();
-    explore::join_all(players);
+    let shared = Arc::clone(&turn);
+    explore::each(2, move |me| {
+        for _ in 0..2 {
+            let mut guard = shared.lock();
+            while *guard % 2 != me {
+                guard.wait();
+            }
+            *guard += 1;
+            guard.notify_all();
+        }
+    });
     ensure_eq!(*turn.lock(), 4, "turns taken");
 }
 

@@ -804,21 +804,15 @@ fn waiters_sleep(_t: &mut Trial) {
 /// Two threads pass a Barrier of 2 three times: each generation releases both, with the
 /// indices 0 and 1 once each.
 fn generations_scenario() {
-    let barrier = Arc::new(Barrier::new(2));
-    let parties = (0..2)
-        .map(|_| {
-            let barrier = Arc::clone(&barrier);
-            explore::spawn(move || {
-                (0..3)
-                    .map(|generation| match barrier.wait() {
-                        Ok(index) => index,
-                        Err(BrokenBarrierError) => fail!("wait() in generation {generation} of a Barrier nobody broke returned BrokenBarrierError"),
-                    })
-                    .collect::<Vec<usize>>()
+    let barrier = Barrier::new(2);
+    let indices = explore::each(2, move |_| {
+        (0..3)
+            .map(|generation| match barrier.wait() {
+                Ok(index) => index,
+                Err(BrokenBarrierError) => fail!("wait() in generation {generation} of a Barrier nobody broke returned BrokenBarrierError"),
             })
-        })
-        .collect();
-    let indices = explore::join_all(parties);
+            .collect::<Vec<usize>>()
+    });
     for (generation, (first, second)) in indices[0].iter().zip(&indices[1]).enumerate() {
         let mut seen = [*first, *second];
         seen.sort_unstable();

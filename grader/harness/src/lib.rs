@@ -104,6 +104,74 @@ pub mod explore {
         shuttle::thread::spawn(f)
     }
 
+    use blocks::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::time::Duration;
+
+    /// Counts the tasks inside a critical section, and fails the scenario when too many are.
+    /// Its counter is an atomic of `blocks`, so entering and leaving are scheduling points: the
+    /// schedule can run the others while one is inside.
+    #[derive(Default)]
+    pub struct Occupancy(AtomicUsize);
+
+    impl Occupancy {
+        pub fn new() -> Occupancy {
+            Occupancy::default()
+        }
+
+        /// Enters; fails if `most` were inside already (`what` names the section).
+        pub fn enter(&self, most: usize, what: &str) {
+            let before = self.0.fetch_add(1, SeqCst);
+            crate::ensure!(
+                before < most,
+                "{} threads inside {what} at once, where at most {most} may be",
+                before + 1
+            );
+        }
+
+        pub fn leave(&self) {
+            self.0.fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// Takes a lock-like primitive the way `way % 3` says: blocking, `try_` in a loop that
+    /// yields, or with a timeout that never runs out (`what` names the primitive).
+    pub fn take(
+        way: usize,
+        what: &str,
+        acquire: impl FnOnce(),
+        mut try_acquire: impl FnMut() -> bool,
+        acquire_timeout: impl FnOnce(Duration) -> bool,
+    ) {
+        match way % 3 {
+            0 => acquire(),
+            1 => {
+                while !try_acquire() {
+                    blocks::thread::yield_now();
+                }
+            }
+            _ => crate::ensure!(
+                acquire_timeout(Duration::from_secs(600)),
+                "{what}::acquire_timeout(600 s) gave up while it was being released"
+            ),
+        }
+    }
+
+    /// Runs `f(0)`, …, `f(n - 1)` on `n` tasks and joins them: the usual shape of a scenario.
+    pub fn each<T: Send + 'static>(
+        n: usize,
+        f: impl Fn(usize) -> T + Send + Sync + 'static,
+    ) -> Vec<T> {
+        let f = std::sync::Arc::new(f);
+        join_all(
+            (0..n)
+                .map(|i| {
+                    let f = std::sync::Arc::clone(&f);
+                    spawn(move || f(i))
+                })
+                .collect(),
+        )
+    }
+
     /// Joins every task, re-raising the first panic (a check's failure in a task included).
     pub fn join_all<T>(handles: Vec<shuttle::thread::JoinHandle<T>>) -> Vec<T> {
         let mut results = Vec::new();
