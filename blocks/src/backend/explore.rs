@@ -63,10 +63,11 @@ pub fn inside() -> bool {
     EXPLORING.load(Relaxed) != 0 && shuttle::current::try_get_current_task().is_some()
 }
 
-/// A scheduling point: the schedule may run another task here.
+/// A scheduling point: the schedule may run another task here. None while shuttle tears a
+/// failed execution down (destructors of the code under test run then, and may release).
 #[inline]
 pub fn switch() {
-    shuttle_engine::runtime::thread::switch();
+    shuttle_engine::runtime::thread::switch_if_not_stopping();
 }
 
 /// Lets the other tasks run first (the scheduler deprioritizes a task that yields, so a spin
