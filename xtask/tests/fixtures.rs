@@ -2,9 +2,9 @@
 //! ones lose the points of the checks aimed at their bug, other correct styles get full marks,
 //! hostile ones never score and leave the grader, the workspace and the machine unharmed.
 //!
-//! Every selected fixture is built in one cargo run before the first case needs it; the broken
-//! and correct ones are then graded together (several checks at once), while the hostile ones
-//! are graded one at a time through the command line. `cargo test -p xtask --test fixtures -- 02_lock` runs one
+//! The broken and correct fixtures are built in a few rounds and graded together (several checks
+//! at once, each round while the next compiles), while the hostile ones are built first and
+//! graded one at a time through the command line. `cargo test -p xtask --test fixtures -- 02_lock` runs one
 //! exercise's fixtures; `-- broken::06_condition::notify_zero_wakes_one --exact` one fixture.
 //!
 //! A broken fixture says which checks must catch its bug: `//! expect-fail: a, b` (those checks
@@ -162,12 +162,17 @@ impl Case {
     }
 }
 
-/// The selected fixtures, built once (all in one cargo run) and, but for the hostile ones,
-/// graded once (together), each on first use.
+/// The selected fixtures, built once and, but for the hostile ones, graded once (together), each
+/// on first use.
+///
+/// The graded ones are built in rounds (see [`rounds`]), and each round's checks run while the
+/// next round compiles: most checks sleep (until a wake-up, or a deadlock's time limit), which
+/// leaves the cores to the compiler.
 #[derive(Clone)]
 struct Class {
     cases: std::sync::Arc<Vec<Case>>,
-    built: std::sync::Arc<OnceLock<Result<Catalog, String>>>,
+    catalog: std::sync::Arc<OnceLock<Result<Catalog, String>>>,
+    built: std::sync::Arc<OnceLock<Result<(), String>>>,
     graded: std::sync::Arc<OnceLock<Result<HashMap<String, GradeRun>, String>>>,
 }
 
@@ -175,33 +180,89 @@ impl Class {
     fn new(cases: Vec<Case>) -> Class {
         Class {
             cases: std::sync::Arc::new(cases),
+            catalog: std::sync::Arc::new(OnceLock::new()),
             built: std::sync::Arc::new(OnceLock::new()),
             graded: std::sync::Arc::new(OnceLock::new()),
         }
     }
 
+    fn catalog(&self) -> Result<&Catalog, Failed> {
+        let catalog = self
+            .catalog
+            .get_or_init(|| Catalog::load(&root()).map_err(|e| format!("{e:#}")));
+        catalog.as_ref().map_err(|e| Failed::from(e.as_str()))
+    }
+
+    /// Builds the hostile fixtures, which are graded one at a time through the command line.
     fn built(&self) -> Result<&Catalog, Failed> {
+        let catalog = self.catalog()?;
         let built = self.built.get_or_init(|| {
-            let catalog = Catalog::load(&root()).map_err(|e| format!("{e:#}"))?;
-            let all: Vec<GradeOptions> = self.cases.iter().map(|c| c.options.clone()).collect();
-            eprintln!("building {} fixtures in one cargo run…", all.len());
-            grader::grade::prebuild(&catalog, &all, &|_| {}).map_err(|e| format!("{e:#}"))?;
-            Ok(catalog)
+            let hostile: Vec<GradeOptions> = self
+                .cases
+                .iter()
+                .filter(|c| c.kind == "hostile")
+                .map(|c| c.options.clone())
+                .collect();
+            eprintln!("building {} hostile fixtures…", hostile.len());
+            grader::grade::prebuild(catalog, &hostile, &|_| {}).map_err(|e| format!("{e:#}"))
         });
-        built.as_ref().map_err(|e| Failed::from(e.as_str()))
+        built.as_ref().map_err(|e| Failed::from(e.as_str()))?;
+        Ok(catalog)
     }
 
     fn graded(&self) -> Result<&HashMap<String, GradeRun>, Failed> {
-        let catalog = self.built()?;
+        let catalog = self.catalog()?;
         let graded = self.graded.get_or_init(|| {
-            let graded: Vec<&Case> = self.cases.iter().filter(|c| c.kind != "hostile").collect();
-            let requests: Vec<GradeOptions> = graded.iter().map(|c| c.options.clone()).collect();
-            eprintln!("grading {} fixtures…", requests.len());
+            let rounds = rounds(catalog, &self.cases);
+            eprintln!(
+                "building and grading the fixtures in {} rounds…",
+                rounds.len()
+            );
             let started = std::time::Instant::now();
-            let runs = grader::grade_many(catalog, &requests, SCHEDULE, &|_| {})
-                .map_err(|e| format!("{e:#}"))?;
-            slowest(&graded, &runs, started.elapsed());
-            Ok(graded.iter().map(|c| c.name.clone()).zip(runs).collect())
+            let (built_tx, built_rx) = std::sync::mpsc::channel();
+            let (running_tx, running_rx) = std::sync::mpsc::channel();
+            let parts = std::thread::scope(|scope| {
+                let rounds = &rounds;
+                scope.spawn(move || {
+                    for round in rounds {
+                        let requests: Vec<GradeOptions> =
+                            round.iter().map(|part| part.options.clone()).collect();
+                        let started = std::time::Instant::now();
+                        let built = grader::grade::prebuild(catalog, &requests, &|_| {})
+                            .map_err(|e| format!("{e:#}"));
+                        eprintln!(
+                            "  built {} in {:.0} s",
+                            round.len(),
+                            started.elapsed().as_secs_f64()
+                        );
+                        let failed = built.is_err();
+                        // The next build waits until this round's grade has found its code
+                        // built (under the stage's lock) and runs its checks.
+                        if built_tx.send(built).is_err() || failed || running_rx.recv().is_err() {
+                            return;
+                        }
+                    }
+                });
+                grade_rounds(catalog, rounds, built_rx, running_tx)
+            })?;
+            // A case graded in parts: each part's checks overwrite the first part's skips.
+            let mut graded: HashMap<String, GradeRun> = HashMap::new();
+            for (part, run) in parts {
+                let Some(whole) = graded.get_mut(&part.case.name) else {
+                    graded.insert(part.case.name.clone(), run);
+                    continue;
+                };
+                let (into, from) = (&mut whole.exercises[0], &run.exercises[0]);
+                into.run_seconds += from.run_seconds;
+                for check in &from.checks {
+                    if part.options.checks.contains(&check.name) {
+                        let slot = into.checks.iter_mut().find(|c| c.name == check.name);
+                        *slot.expect("the same exercise's checks") = check.clone();
+                    }
+                }
+            }
+            slowest(&graded, started.elapsed());
+            Ok(graded)
         });
         graded.as_ref().map_err(|e| Failed::from(e.as_str()))
     }
@@ -221,7 +282,7 @@ impl Class {
         match kind {
             "broken" => {
                 broken(case, exercise(run, &case.exercise))?;
-                replays(self.built()?, case, exercise(run, &case.exercise))
+                replays(self.catalog()?, case, exercise(run, &case.exercise))
             }
             "correct" => correct(exercise(run, &case.exercise)),
             _ => rules_only(exercise(run, &case.exercise)),
@@ -229,20 +290,99 @@ impl Class {
     }
 }
 
+/// A case's grade, or a part of it (some of the checks it must fail).
+struct Part<'c> {
+    case: &'c Case,
+    options: GradeOptions,
+}
+
+/// The graded cases in rounds, each graded while the next compiles. First the cases graded
+/// with every check, the longest to grade: correct code sleeps when it waits, whatever else
+/// runs. Then the broken fixtures, graded with the checks aimed at their bugs, in two rounds
+/// (those with the most checks first, as each failing check may sleep to a deadlock's limit).
+/// Last, once nothing compiles, the checks that measure the CPU a waiter uses: a spinning
+/// waiter gets less of it on a busy machine, and could pass.
+fn rounds<'c>(catalog: &Catalog, cases: &'c [Case]) -> Vec<Vec<Part<'c>>> {
+    let part = |case: &'c Case, checks: Vec<String>| Part {
+        case,
+        options: GradeOptions {
+            checks,
+            ..case.options.clone()
+        },
+    };
+    let (mut every, mut broken, mut measured) = (Vec::new(), Vec::new(), Vec::new());
+    for case in cases.iter().filter(|c| c.kind != "hostile") {
+        if case.options.checks.is_empty() {
+            every.push(part(case, Vec::new()));
+            continue;
+        }
+        let exercise = catalog.exercise(&case.exercise).expect("a known exercise");
+        let (quiet, loud): (Vec<String>, Vec<String>) =
+            case.options.checks.iter().cloned().partition(|name| {
+                exercise
+                    .checks
+                    .iter()
+                    .any(|spec| spec.exclusive && &spec.name == name)
+            });
+        if !loud.is_empty() {
+            broken.push(part(case, loud));
+        }
+        if !quiet.is_empty() {
+            measured.push(part(case, quiet));
+        }
+    }
+    broken.sort_by_key(|part| std::cmp::Reverse(part.options.checks.len()));
+    let later = broken.split_off(broken.len() / 2);
+    let mut rounds = vec![every, broken, later, measured];
+    rounds.retain(|round| !round.is_empty());
+    rounds
+}
+
+/// Grades each round as its build ends (see [`Class`]), telling the builder when the round's
+/// checks start.
+fn grade_rounds<'r, 'c>(
+    catalog: &Catalog,
+    rounds: &'r [Vec<Part<'c>>],
+    built: std::sync::mpsc::Receiver<Result<(), String>>,
+    running: std::sync::mpsc::Sender<()>,
+) -> Result<Vec<(&'r Part<'c>, GradeRun)>, String> {
+    let mut graded = Vec::new();
+    for round in rounds {
+        built
+            .recv()
+            .map_err(|_| "the fixtures' build stopped".to_string())??;
+        let requests: Vec<GradeOptions> = round.iter().map(|part| part.options.clone()).collect();
+        let started = std::time::Instant::now();
+        let runs = grader::grade_many(catalog, &requests, SCHEDULE, &|event| {
+            if let grader::events::Event::Running { .. } = event {
+                let _ = running.send(());
+            }
+        })
+        .map_err(|e| format!("{e:#}"))?;
+        eprintln!(
+            "  graded {} in {:.0} s",
+            round.len(),
+            started.elapsed().as_secs_f64()
+        );
+        graded.extend(round.iter().zip(runs));
+    }
+    Ok(graded)
+}
+
 /// Where the grading time went: the slowest fixtures, by time spent in check processes.
-fn slowest(cases: &[&Case], runs: &[GradeRun], elapsed: std::time::Duration) {
-    let mut times: Vec<(f64, &str)> = cases
+fn slowest(graded: &HashMap<String, GradeRun>, elapsed: std::time::Duration) {
+    let mut times: Vec<(f64, &str)> = graded
         .iter()
-        .zip(runs)
-        .map(|(case, run)| {
+        .map(|(name, run)| {
             let seconds = run.exercises.iter().map(|e| e.run_seconds).sum::<f64>();
-            (seconds, case.name.as_str())
+            (seconds, name.as_str())
         })
         .collect();
     let total: f64 = times.iter().map(|(s, _)| s).sum();
     times.sort_by(|a, b| b.0.total_cmp(&a.0));
     eprintln!(
-        "graded in {:.0} s ({total:.0} s in check processes); slowest:",
+        "{} fixtures built and graded in {:.0} s ({total:.0} s in check processes); slowest:",
+        graded.len(),
         elapsed.as_secs_f64()
     );
     for (seconds, name) in times.iter().take(8) {
