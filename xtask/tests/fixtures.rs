@@ -534,13 +534,16 @@ fn rules_only(card: &ExerciseOutcome) -> Result<(), Failed> {
     if !card.message.contains("line ") {
         return Err(format!("the violation names its line: {}", card.message).into());
     }
-    let working = card
+    // Its code breaks only the rules, so every runtime check still runs and passes (scoring
+    // nothing): the learner sees what works. Exploration, which such code could block, is off.
+    let wrong: Vec<String> = card
         .checks
         .iter()
-        .filter(|c| c.category.is_runtime() && c.status == CheckStatus::Pass)
-        .count();
-    if working == 0 {
-        return Err("the other checks still ran and show what works".into());
+        .filter(|c| c.category.is_runtime() && c.status != CheckStatus::Pass)
+        .map(|c| format!("{} is {}: {}", c.name, c.status.as_str(), c.message))
+        .collect();
+    if !wrong.is_empty() {
+        return Err(format!("the checks show what works:\n{}", wrong.join("\n")).into());
     }
     Ok(())
 }

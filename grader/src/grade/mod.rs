@@ -126,7 +126,7 @@ pub fn grade_many(
     let mut remaining = vec![0usize; requests.len()];
     for (s, planned) in plans.iter().enumerate() {
         for (e, p) in planned.iter().enumerate() {
-            let Found::File { path, .. } = &p.found else {
+            let Found::File { path, code } = &p.found else {
                 continue;
             };
             let staged = stage
@@ -144,6 +144,11 @@ pub fn grade_many(
                 skip_unjudged(outcome, p.exercise, SkipReason::DoesNotCompile);
                 continue;
             }
+            // Exploration runs a scenario's threads as tasks of one OS thread: code that
+            // reaches past `blocks` (which the rules refuse) could block them all at once, and
+            // shows what works through its stress trials alone.
+            let explore =
+                outcome.status != ExerciseStatus::RulesViolation && plan::explorable(code);
             for (spec, check) in p.exercise.checks.iter().zip(&mut outcome.checks) {
                 if check.skipped == Some(SkipReason::NotSelected) {
                     continue;
@@ -158,10 +163,6 @@ pub fn grade_many(
                     };
                     let (seed, trials) = requests[s].seed_and_trials(base, &p.exercise.id, spec);
                     let exe = build.executables[&staged.check_package].clone();
-                    let explore = match &p.found {
-                        Found::File { code, .. } => plan::explorable(code),
-                        _ => false,
-                    };
                     let key = (exe.clone(), spec.name.as_str(), seed, trials);
                     let j = *shared.entry(key).or_insert_with(|| {
                         work.push(pool::Job {
