@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use common::*;
-use grader::outcome::{CheckStatus, ExerciseOutcome, ExerciseStatus};
+use grader::outcome::{CheckOutcome, CheckStatus, ExerciseOutcome, ExerciseStatus};
 use grader::{Catalog, GradeOptions, GradeRun, Source};
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -218,33 +218,27 @@ impl Class {
                 "building and grading the fixtures in {} rounds…",
                 rounds.len()
             );
+            let requests: Vec<Vec<GradeOptions>> = rounds
+                .iter()
+                .map(|round| {
+                    round
+                        .iter()
+                        .map(|part| GradeOptions {
+                            checks: part.checks.clone(),
+                            ..part.case.options.clone()
+                        })
+                        .collect()
+                })
+                .collect();
             let started = std::time::Instant::now();
             let (built_tx, built_rx) = std::sync::mpsc::channel();
             let (running_tx, running_rx) = std::sync::mpsc::channel();
-            let parts = std::thread::scope(|scope| {
-                let rounds = &rounds;
-                scope.spawn(move || {
-                    for round in rounds {
-                        let requests: Vec<GradeOptions> =
-                            round.iter().map(|part| part.options.clone()).collect();
-                        let started = std::time::Instant::now();
-                        let built = grader::grade::prebuild(catalog, &requests, &|_| {})
-                            .map_err(|e| format!("{e:#}"));
-                        eprintln!(
-                            "  built {} in {:.0} s",
-                            round.len(),
-                            started.elapsed().as_secs_f64()
-                        );
-                        let failed = built.is_err();
-                        // The next build waits until this round's grade has found its code
-                        // built (under the stage's lock) and runs its checks.
-                        if built_tx.send(built).is_err() || failed || running_rx.recv().is_err() {
-                            return;
-                        }
-                    }
-                });
-                grade_rounds(catalog, rounds, built_rx, running_tx)
+            let graded = std::thread::scope(|scope| {
+                let requests = &requests;
+                scope.spawn(move || build_rounds(catalog, requests, built_tx, running_rx));
+                grade_rounds(catalog, requests, built_rx, running_tx)
             })?;
+            let parts = rounds.iter().flatten().zip(graded);
             // A case graded in parts: each part's checks overwrite the first part's skips.
             let mut graded: HashMap<String, GradeRun> = HashMap::new();
             for (part, run) in parts {
@@ -255,7 +249,7 @@ impl Class {
                 let (into, from) = (&mut whole.exercises[0], &run.exercises[0]);
                 into.run_seconds += from.run_seconds;
                 for check in &from.checks {
-                    if part.options.checks.contains(&check.name) {
+                    if part.checks.contains(&check.name) {
                         let slot = into.checks.iter_mut().find(|c| c.name == check.name);
                         *slot.expect("the same exercise's checks") = check.clone();
                     }
@@ -290,10 +284,10 @@ impl Class {
     }
 }
 
-/// A case's grade, or a part of it (some of the checks it must fail).
+/// A case's grade, or a part of it (some of the checks it must fail; none: the case's own).
 struct Part<'c> {
     case: &'c Case,
-    options: GradeOptions,
+    checks: Vec<String>,
 }
 
 /// The graded cases in rounds, each graded while the next compiles. First the cases graded
@@ -303,13 +297,7 @@ struct Part<'c> {
 /// Last, once nothing compiles, the checks that measure the CPU a waiter uses: a spinning
 /// waiter gets less of it on a busy machine, and could pass.
 fn rounds<'c>(catalog: &Catalog, cases: &'c [Case]) -> Vec<Vec<Part<'c>>> {
-    let part = |case: &'c Case, checks: Vec<String>| Part {
-        case,
-        options: GradeOptions {
-            checks,
-            ..case.options.clone()
-        },
-    };
+    let part = |case: &'c Case, checks: Vec<String>| Part { case, checks };
     let (mut every, mut broken, mut measured) = (Vec::new(), Vec::new(), Vec::new());
     for case in cases.iter().filter(|c| c.kind != "hostile") {
         let exercise = catalog.exercise(&case.exercise).expect("a known exercise");
@@ -337,29 +325,52 @@ fn rounds<'c>(catalog: &Catalog, cases: &'c [Case]) -> Vec<Vec<Part<'c>>> {
             measured.push(part(case, quiet));
         }
     }
-    broken.sort_by_key(|part| std::cmp::Reverse(part.options.checks.len()));
+    broken.sort_by_key(|part| std::cmp::Reverse(part.checks.len()));
     let later = broken.split_off(broken.len() / 2);
     let mut rounds = vec![every, broken, later, measured];
     rounds.retain(|round| !round.is_empty());
     rounds
 }
 
+/// Builds each round in turn; the next build waits until this round's grade has found its code
+/// built (under the stage's lock) and runs its checks.
+fn build_rounds(
+    catalog: &Catalog,
+    rounds: &[Vec<GradeOptions>],
+    built: std::sync::mpsc::Sender<Result<(), String>>,
+    running: std::sync::mpsc::Receiver<()>,
+) {
+    for requests in rounds {
+        let started = std::time::Instant::now();
+        let result =
+            grader::grade::prebuild(catalog, requests, &|_| {}).map_err(|e| format!("{e:#}"));
+        eprintln!(
+            "  built {} in {:.0} s",
+            requests.len(),
+            started.elapsed().as_secs_f64()
+        );
+        let failed = result.is_err();
+        if built.send(result).is_err() || failed || running.recv().is_err() {
+            return;
+        }
+    }
+}
+
 /// Grades each round as its build ends (see [`Class`]), telling the builder when the round's
 /// checks start.
-fn grade_rounds<'r, 'c>(
+fn grade_rounds(
     catalog: &Catalog,
-    rounds: &'r [Vec<Part<'c>>],
+    rounds: &[Vec<GradeOptions>],
     built: std::sync::mpsc::Receiver<Result<(), String>>,
     running: std::sync::mpsc::Sender<()>,
-) -> Result<Vec<(&'r Part<'c>, GradeRun)>, String> {
+) -> Result<Vec<GradeRun>, String> {
     let mut graded = Vec::new();
-    for round in rounds {
+    for requests in rounds {
         built
             .recv()
             .map_err(|_| "the fixtures' build stopped".to_string())??;
-        let requests: Vec<GradeOptions> = round.iter().map(|part| part.options.clone()).collect();
         let started = std::time::Instant::now();
-        let runs = grader::grade_many(catalog, &requests, SCHEDULE, &|event| {
+        let runs = grader::grade_many(catalog, requests, SCHEDULE, &|event| {
             if let grader::events::Event::Running { .. } = event {
                 let _ = running.send(());
             }
@@ -367,10 +378,10 @@ fn grade_rounds<'r, 'c>(
         .map_err(|e| format!("{e:#}"))?;
         eprintln!(
             "  graded {} in {:.0} s",
-            round.len(),
+            requests.len(),
             started.elapsed().as_secs_f64()
         );
-        graded.extend(round.iter().zip(runs));
+        graded.extend(runs);
     }
     Ok(graded)
 }
@@ -502,10 +513,10 @@ fn replays(catalog: &Catalog, case: &Case, card: &ExerciseOutcome) -> Result<(),
     Ok(())
 }
 
-fn correct(card: &ExerciseOutcome) -> Result<(), Failed> {
-    let wrongs: Vec<String> = card
-        .checks
-        .iter()
+/// One line for each of `checks` that did not pass: its status, seed and message.
+fn not_passed<'a>(checks: impl IntoIterator<Item = &'a CheckOutcome>) -> Vec<String> {
+    checks
+        .into_iter()
         .filter(|c| c.status != CheckStatus::Pass)
         .map(|c| {
             format!(
@@ -516,7 +527,11 @@ fn correct(card: &ExerciseOutcome) -> Result<(), Failed> {
                 c.message
             )
         })
-        .collect();
+        .collect()
+}
+
+fn correct(card: &ExerciseOutcome) -> Result<(), Failed> {
+    let wrongs = not_passed(&card.checks);
     if wrongs.is_empty() {
         Ok(())
     } else {
@@ -536,12 +551,7 @@ fn rules_only(card: &ExerciseOutcome) -> Result<(), Failed> {
     }
     // Its code breaks only the rules, so every runtime check still runs and passes (scoring
     // nothing): the learner sees what works. Exploration, which such code could block, is off.
-    let wrong: Vec<String> = card
-        .checks
-        .iter()
-        .filter(|c| c.category.is_runtime() && c.status != CheckStatus::Pass)
-        .map(|c| format!("{} is {}: {}", c.name, c.status.as_str(), c.message))
-        .collect();
+    let wrong = not_passed(card.checks.iter().filter(|c| c.category.is_runtime()));
     if !wrong.is_empty() {
         return Err(format!("the checks show what works:\n{}", wrong.join("\n")).into());
     }
